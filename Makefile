@@ -1,0 +1,39 @@
+# Two commands: `make run` serves the app with demo data; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test install db clean
+
+# The virtual environment is rebuilt when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+db: install
+	$(FLASK) db upgrade
+	$(FLASK) lms demo --if-empty
+
+run: db
+	LMS_RUN_SCHEDULER=1 $(FLASK) run --host $(HOST) --port $(PORT)
+
+# The suite runs on SQLite, and on PostgreSQL too when a server answers on 127.0.0.1:5432.
+test: install
+	@if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1).close()" 2>/dev/null; then \
+		echo "PostgreSQL found on 127.0.0.1:5432: the suite runs on SQLite and PostgreSQL."; \
+		TEST_DATABASE_URL=$${TEST_DATABASE_URL:-$(PG_TEST_URL)} $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	else \
+		echo "No PostgreSQL on 127.0.0.1:5432: the suite runs on SQLite only."; \
+		$(BIN)/python -m pytest $(PYTEST_ARGS); \
+	fi
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

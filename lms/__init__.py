@@ -1,0 +1,130 @@
+"""LMS enrollment module: create_app() builds the Flask application."""
+import os
+from pathlib import Path
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+
+from lms.config import Config
+from lms.extensions import csrf, db, htmx, login_manager, mail, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config=None):
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("LMS_INSTANCE_PATH") or str(PROJECT_ROOT / "instance"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_object(config if config is not None else Config(app.instance_path))
+
+    from lms import models  # noqa: F401  (every model registered before migrations look)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    mail.init_app(app)
+    htmx.init_app(app)
+    csrf.init_app(app)
+
+    _register_login(app)
+    _register_blueprints(app)
+    _register_errors(app)
+    _register_template_helpers(app)
+
+    from lms.cli import lms_cli
+
+    app.cli.add_command(lms_cli)
+
+    if app.config.get("LMS_RUN_SCHEDULER") and _is_serving_process(app):
+        from lms.scheduler import build_scheduler
+
+        app.extensions["lms_scheduler"] = build_scheduler(app)
+        app.extensions["lms_scheduler"].start()
+    return app
+
+
+def _is_serving_process(app):
+    # The debug reloader's parent only watches files; the scheduler belongs in its child.
+    return not app.debug or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
+
+
+def _register_login(app):
+    from lms.accounts.models import User
+
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "Please sign in to open that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id):
+        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        # A deactivated account is signed out at its next request.
+        return user if user is not None and user.is_active else None
+
+
+def _register_blueprints(app):
+    from lms.accounts.manage import bp as users_bp
+    from lms.accounts.views import bp as accounts_bp
+    from lms.enrollment.views import bp as groups_bp
+
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(users_bp)
+    app.register_blueprint(groups_bp)
+
+
+def _register_errors(app):
+    messages = {
+        400: ("Bad request", "The request could not be understood. Go back and try again."),
+        403: ("Not allowed", "Your account does not have access to this page."),
+        404: ("Not found", "There is nothing at this address. It may have been deleted."),
+        405: ("Not allowed", "This address does not accept that kind of request."),
+        413: ("Too large", "The upload is larger than the platform accepts."),
+        500: ("Something went wrong", "The error has been logged. Please try again."),
+    }
+
+    def handler(code):
+        def handle(error):
+            title, text = messages[code]
+            return render_template("errors/error.html", code=code, title=title, text=text), code
+
+        return handle
+
+    for code in messages:
+        app.register_error_handler(code, handler(code))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        text = (
+            "This form was not accepted because its security token is missing or has expired "
+            "(for example after signing in elsewhere). Reload the page and submit it again."
+        )
+        return render_template("errors/error.html", code=400, title="Form expired", text=text), 400
+
+
+def _register_template_helpers(app):
+    from lms.accounts.models import Role
+
+    @app.context_processor
+    def inject():
+        return {"Role": Role, "languages": app.config["LMS_LANGUAGES"]}
+
+    @app.template_filter("datetime")
+    def format_datetime(value, fmt="%Y-%m-%d %H:%M"):
+        from lms.clock import platform_timezone
+
+        return value.astimezone(platform_timezone()).strftime(fmt) if value else ""
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    from lms.flashes import append_oob_flashes
+
+    app.after_request(append_oob_flashes)

@@ -1,0 +1,100 @@
+"""Users: who can sign in, with which role, and until when."""
+import enum
+from datetime import date, datetime
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lms.db_types import UTCDateTime, enum_type
+from lms.extensions import db
+
+
+class Role(enum.StrEnum):
+    admin = "admin"
+    manager = "manager"
+    learner = "learner"
+
+    @property
+    def label(self):
+        return {"admin": "Admin", "manager": "Manager (trainer)", "learner": "Learner"}[self.value]
+
+
+class UserStatus(enum.StrEnum):
+    invited = "invited"
+    active = "active"
+    deactivated = "deactivated"
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        # Emails are normalised (lower-cased) before they are stored, so the plain unique
+        # constraint is case-insensitive; the check keeps every writer honest.
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+        Index("ix_users_status_role", "status", "role"),
+        Index("ix_users_last_name_first_name", "last_name", "first_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    first_name: Mapped[str] = mapped_column(String(100), server_default="", default="")
+    last_name: Mapped[str] = mapped_column(String(100), server_default="", default="")
+    language: Mapped[str] = mapped_column(String(35), server_default="en", default="en")
+    role: Mapped[Role] = mapped_column(
+        enum_type(Role, "role"), server_default=Role.learner.value, default=Role.learner
+    )
+    status: Mapped[UserStatus] = mapped_column(
+        enum_type(UserStatus, "status"),
+        server_default=UserStatus.invited.value,
+        default=UserStatus.invited,
+    )
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    deactivate_on: Mapped[date | None] = mapped_column(Date, index=True)
+    additional_info: Mapped[str] = mapped_column(Text, server_default="", default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    label_rows: Mapped[list["UserLabel"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="UserLabel.label"
+    )
+
+    def __repr__(self):
+        return f"<User {self.id} {self.email} {self.role.value}/{self.status.value}>"
+
+    @property
+    def labels(self) -> list[str]:
+        return [row.label for row in self.label_rows]
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.email
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: only active accounts may sign in
+        return self.status == UserStatus.active
+
+    def has_role(self, *roles: Role) -> bool:
+        return self.role in roles
+
+
+class UserLabel(db.Model):
+    """A short free-form tag on a user (roster column `labels`)."""
+
+    __tablename__ = "user_labels"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    label: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+    user: Mapped[User] = relationship(back_populates="label_rows")
+
+    def __repr__(self):
+        return f"<UserLabel {self.user_id} {self.label!r}>"

@@ -1,0 +1,261 @@
+"""Users: creation, sign-in, profile edits, deactivation (R6) and export rows."""
+from datetime import date
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import func, or_, select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from lms.accounts.models import Role, User, UserLabel, UserStatus
+from lms.audit.services import record_event
+from lms.clock import platform_today
+from lms.errors import DomainError
+from lms.extensions import db
+from lms.notifications.models import OutboxEmail, OutboxStatus
+
+MIN_PASSWORD_LENGTH = 8
+MAX_LABEL_LENGTH = 100
+
+# Compared against when the email is unknown, so a wrong email costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def normalize_email(raw: str) -> str:
+    """A syntactically valid email, normalised and lower-cased; DomainError otherwise."""
+    raw = (raw or "").strip()
+    if not raw:
+        raise DomainError("Enter an email address.", field="email")
+    try:
+        result = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise DomainError(f"{raw!r} is not a valid email address: {exc}", field="email") from None
+    return result.normalized.lower()
+
+
+def parse_labels(raw: str) -> list[str]:
+    """Labels from text separated by `|` or commas: trimmed, empty ones dropped, duplicates once."""
+    seen = {}
+    for part in (raw or "").replace(",", "|").split("|"):
+        label = part.strip()
+        if label:
+            if len(label) > MAX_LABEL_LENGTH:
+                raise DomainError(
+                    f"Label {label[:20]!r}... is longer than {MAX_LABEL_LENGTH} characters.",
+                    field="labels",
+                )
+            seen.setdefault(label.casefold(), label)
+    return sorted(seen.values(), key=str.casefold)
+
+
+def check_language(language: str) -> str:
+    supported = current_app.config["LMS_LANGUAGES"]
+    if language not in supported:
+        raise DomainError(
+            f"Unknown language {language!r}; supported: {', '.join(supported)}.", field="language"
+        )
+    return language
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def hash_password(password: str) -> str:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise DomainError(
+            f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",
+            field="password",
+        )
+    return generate_password_hash(password)
+
+
+def create_user(
+    email,
+    *,
+    now,
+    actor=None,
+    first_name="",
+    last_name="",
+    role=Role.learner,
+    status=UserStatus.invited,
+    password=None,
+    language=None,
+    labels=(),
+    additional_info="",
+    deactivate_on=None,
+):
+    email = normalize_email(email)
+    if find_user_by_email(email) is not None:
+        raise DomainError(f"A user with the email {email} already exists.", field="email")
+    user = User(
+        email=email,
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        role=Role(role),
+        status=UserStatus(status),
+        password_hash=hash_password(password) if password else None,
+        language=check_language(language or current_app.config["LMS_DEFAULT_LANGUAGE"]),
+        additional_info=additional_info,
+        deactivate_on=deactivate_on,
+        created_at=now,
+        updated_at=now,
+    )
+    user.label_rows = [UserLabel(label=label) for label in labels]
+    db.session.add(user)
+    db.session.flush()
+    record_event(actor, "user.created", "user", user.id, now=now, email=email)
+    return user
+
+
+def authenticate(email: str, password: str, *, now) -> User:
+    """The user with these credentials, signed in at `now`; DomainError otherwise.
+
+    Unknown email, no password yet and wrong password get the same message and cost the same
+    time, so the form does not tell whether an account exists.
+    """
+    user = find_user_by_email(email or "")
+    wrong = DomainError("Wrong email or password.")
+    if user is None or not user.password_hash:
+        check_password_hash(_DUMMY_HASH, password or "")
+        raise wrong
+    if not check_password_hash(user.password_hash, password or ""):
+        raise wrong
+    if user.status == UserStatus.deactivated:
+        raise DomainError("This account has been deactivated. Ask your administrator to reactivate it.")
+    if not user.is_active:
+        raise wrong
+    user.last_login_at = now
+    return user
+
+
+def update_user(
+    user: User,
+    *,
+    actor,
+    now,
+    first_name: str,
+    last_name: str,
+    language: str,
+    role: Role,
+    labels: list[str],
+    additional_info: str,
+    deactivate_on: date | None,
+):
+    """Edit a user's profile; returns the names of the fields that changed."""
+    role = Role(role)
+    if deactivate_on is not None and deactivate_on != user.deactivate_on:
+        if deactivate_on <= platform_today(now):
+            raise DomainError(
+                "Choose a date after today; to deactivate the account now, use Deactivate.",
+                field="deactivate_on",
+            )
+    if user.id == actor.id and role != user.role:
+        raise DomainError("You cannot change your own role.", field="role")
+    if deactivate_on is not None and user.id == actor.id:
+        raise DomainError("You cannot schedule your own deactivation.", field="deactivate_on")
+    new_values = {
+        "first_name": first_name.strip(),
+        "last_name": last_name.strip(),
+        "language": language if language == user.language else check_language(language),
+        "role": role,
+        "additional_info": additional_info.strip(),
+        "deactivate_on": deactivate_on,
+    }
+    changed = [name for name, value in new_values.items() if getattr(user, name) != value]
+    for name in changed:
+        setattr(user, name, new_values[name])
+    if labels != user.labels:
+        user.label_rows = [UserLabel(label=label) for label in labels]
+        changed.append("labels")
+    if changed:
+        user.updated_at = now
+        db.session.flush()
+        record_event(actor, "user.updated", "user", user.id, now=now, fields=changed)
+    return changed
+
+
+def _cancel_queued_emails(user_ids, now):
+    return db.session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.user_id.in_(user_ids), OutboxEmail.status == OutboxStatus.queued)
+        .values(status=OutboxStatus.cancelled, last_error="cancelled: account deactivated")
+    ).rowcount
+
+
+def deactivate_user(user: User, *, actor, now):
+    """R6: refuse sign-in from now on, end open sessions (next request), cancel unsent emails."""
+    if actor is not None and user.id == actor.id:
+        raise DomainError("You cannot deactivate your own account.")
+    if user.status == UserStatus.deactivated:
+        return False
+    user.status = UserStatus.deactivated
+    user.deactivated_at = now
+    user.updated_at = now
+    _cancel_queued_emails([user.id], now)
+    db.session.flush()
+    record_event(actor, "user.deactivated", "user", user.id, now=now)
+    return True
+
+
+def reactivate_user(user: User, *, actor, now):
+    """Undo a deactivation: active again if they had set a password, else back to invited."""
+    if user.status != UserStatus.deactivated:
+        return False
+    user.status = UserStatus.active if user.password_hash else UserStatus.invited
+    user.deactivated_at = None
+    if user.deactivate_on is not None and user.deactivate_on <= platform_today(now):
+        user.deactivate_on = None  # otherwise the scheduler would deactivate them again at once
+    user.updated_at = now
+    db.session.flush()
+    record_event(actor, "user.reactivated", "user", user.id, now=now)
+    return True
+
+
+def deactivate_due_users(*, now) -> int:
+    """R6, set-based: every account whose deactivation date has come is deactivated."""
+    today = platform_today(now)
+    due_ids = db.session.scalars(
+        select(User.id).where(
+            User.deactivate_on <= today, User.status != UserStatus.deactivated
+        )
+    ).all()
+    if not due_ids:
+        return 0
+    db.session.execute(
+        update(User)
+        .where(User.id.in_(due_ids))
+        .values(status=UserStatus.deactivated, deactivated_at=now, updated_at=now)
+    )
+    _cancel_queued_emails(due_ids, now)
+    for user_id in due_ids:
+        record_event(None, "user.deactivated", "user", user_id, now=now, reason="deactivate_on")
+    db.session.flush()
+    return len(due_ids)
+
+
+def user_search_query(q="", status=None, role=None, group_id=None):
+    """The users admin table: search on name and email, filters, ordered by name."""
+    from lms.enrollment.models import GroupMembership
+
+    query = select(User)
+    q = (q or "").strip()
+    if q:
+        for word in q.split():
+            word = word.lower()
+            query = query.where(
+                or_(
+                    User.email.contains(word, autoescape=True),
+                    func.lower(User.first_name).contains(word, autoescape=True),
+                    func.lower(User.last_name).contains(word, autoescape=True),
+                )
+            )
+    if status:
+        query = query.where(User.status == UserStatus(status))
+    if role:
+        query = query.where(User.role == Role(role))
+    if group_id:
+        query = query.where(
+            User.id.in_(select(GroupMembership.user_id).where(GroupMembership.group_id == group_id))
+        )
+    return query.order_by(func.lower(User.last_name), func.lower(User.first_name), User.email)
+

@@ -1,0 +1,76 @@
+"""Signing in and out, and each role's home page."""
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import func, select
+
+from lms.accounts.forms import LoginForm
+from lms.accounts.models import Role, User, UserStatus
+from lms.accounts.services import authenticate
+from lms.clock import utcnow
+from lms.errors import DomainError
+from lms.extensions import db
+
+bp = Blueprint("accounts", __name__)
+
+
+def _safe_next(target):
+    """Only same-site paths, so the login form cannot be used to redirect elsewhere."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """A person signs in with their email and password."""
+    if current_user.is_authenticated:
+        return redirect(url_for("accounts.home"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = authenticate(form.email.data, form.password.data, now=utcnow())
+        except DomainError as error:
+            form.form_errors.append(error.message)
+        else:
+            db.session.commit()
+            login_user(user, remember=form.remember.data)
+            flash(f"Welcome, {user.display_name}.", "success")
+            return redirect(_safe_next(request.args.get("next")) or url_for("accounts.home"), 303)
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("accounts/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """A signed-in person signs out (a POST, so another site cannot sign them out)."""
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("accounts.login"), 303)
+
+
+@bp.route("/")
+@login_required
+def home():
+    """Each role's starting point: counts and shortcuts for admins, their own places for others."""
+    context = {}
+    if current_user.role == Role.admin:
+        from lms.enrollment.groups import groups_with_counts
+
+        counts = dict(
+            db.session.execute(select(User.status, func.count()).group_by(User.status)).all()
+        )
+        context["user_counts"] = {status: counts.get(status, 0) for status in UserStatus}
+        context["group_count"] = len(groups_with_counts())
+    else:
+        from lms.programs.services import sessions_for_user
+
+        context["my_sessions"] = sessions_for_user(current_user, now=utcnow())
+        from lms.enrollment.groups import group_names_by_user
+
+        context["my_groups"] = group_names_by_user([current_user.id]).get(current_user.id, [])
+    return render_template("accounts/home.html", **context)

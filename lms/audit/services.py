@@ -1,0 +1,16 @@
+"""Recording audit events; callers flush and commit with the change they describe."""
+from lms.audit.models import AuditEvent
+from lms.extensions import db
+
+
+def record_event(actor, action, target_type, target_id=None, *, now, **details):
+    event = AuditEvent(
+        actor_id=actor.id if actor is not None else None,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+        created_at=now,
+    )
+    db.session.add(event)
+    return event

@@ -1,0 +1,131 @@
+"""`flask --app wsgi lms ...`: the command line of DESIGN §5.
+
+Every command takes --json and then prints exactly one JSON value on stdout. Exit status:
+0 success, 1 the request itself is unusable, 2 done but some items were rejected.
+"""
+import json
+import sys
+from datetime import datetime, timezone
+
+import click
+from flask.cli import AppGroup
+
+from lms.errors import DomainError
+from lms.extensions import db
+
+EXIT_UNUSABLE = 1
+EXIT_PARTIAL = 2
+
+
+class LmsGroup(AppGroup):
+    """Usage errors exit with 1 (DESIGN §5), and with --json they are printed as JSON."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            if "--json" in sys.argv:
+                click.echo(json.dumps({"error": error.format_message()}))
+                sys.exit(EXIT_UNUSABLE)
+            error.exit_code = EXIT_UNUSABLE
+            raise
+
+
+lms_cli = LmsGroup("lms", help="LMS enrollment: groups, users, imports, invitations, due work.")
+
+
+def json_option(command):
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON value.")(command)
+
+
+def emit(as_json, data, text=None):
+    """Print `data` as JSON, or `text` (a string or a callable returning one) for people."""
+    if as_json:
+        click.echo(json.dumps(data, default=str))
+    else:
+        click.echo(text() if callable(text) else (text if text is not None else data))
+
+
+def fail(as_json, message, code=EXIT_UNUSABLE):
+    db.session.rollback()
+    if as_json:
+        click.echo(json.dumps({"error": message}))
+    else:
+        click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def parse_instant(value):
+    """An ISO date-time for --at; naive values are taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO date-time (e.g. 2026-05-01T09:00)")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def run_service(as_json, action):
+    """Call a service; a DomainError becomes a clean exit 1 with its message."""
+    try:
+        return action()
+    except DomainError as error:
+        fail(as_json, error.message)
+
+
+def _register():
+    from lms.accounts.cli import register as register_accounts
+    from lms.enrollment.cli import register as register_enrollment
+
+    register_accounts(lms_cli)
+    register_enrollment(lms_cli)
+
+    @lms_cli.command("run-due")
+    @click.option("--at", "at", help="Run what is due at this ISO date-time (default: now).")
+    @json_option
+    def run_due_command(at, as_json):
+        """Run all work that is due at that time and report what was done."""
+        from lms.clock import utcnow
+        from lms.due_work import run_due
+
+        now = parse_instant(at) if at else utcnow()
+        counts = run_due(now=now)
+        db.session.commit()
+        emit(as_json, {"at": now.isoformat(), **counts},
+             lambda: "\n".join(f"{key}: {value}" for key, value in counts.items()))
+
+    @lms_cli.command("scheduler")
+    def scheduler_command():
+        """Run the scheduler in the foreground (the process beside the web workers)."""
+        from flask import current_app
+
+        from lms.scheduler import build_scheduler
+
+        click.echo("Scheduler running; Ctrl+C to stop.")
+        scheduler = build_scheduler(current_app._get_current_object(), blocking=True)
+        try:
+            scheduler.start()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+
+    @lms_cli.command("demo")
+    @click.option("--if-empty", is_flag=True, help="Only when the database has no users yet.")
+    @json_option
+    def demo_command(if_empty, as_json):
+        """Load demonstration data (idempotent)."""
+        from lms.clock import utcnow
+        from lms.demo import load_demo
+
+        result = load_demo(now=utcnow(), only_if_empty=if_empty)
+        db.session.commit()
+        emit(as_json, result, lambda: _demo_text(result))
+
+
+def _demo_text(result):
+    if result.get("skipped"):
+        return "The database already has users; demo data not loaded."
+    lines = ["Demo data loaded. Sign in at http://127.0.0.1:5000 with:"]
+    lines += [f"  {login['role']:<8} {login['email']:<28} {login['password']}" for login in result["logins"]]
+    return "\n".join(lines)
+
+
+_register()

@@ -1,0 +1,23 @@
+"""Time in one place: services take `now` explicitly; this is where the real one comes from."""
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+def platform_timezone():
+    return ZoneInfo(current_app.config["LMS_TIMEZONE"])
+
+
+def platform_today(now):
+    """The calendar date in the platform's time zone at the instant `now`."""
+    return now.astimezone(platform_timezone()).date()
+
+
+def start_of_day(day: date):
+    """The UTC instant at which `day` begins in the platform's time zone."""
+    return datetime.combine(day, time.min, tzinfo=platform_timezone()).astimezone(timezone.utc)

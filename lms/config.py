@@ -1,0 +1,99 @@
+"""Configuration, read from the environment.
+
+Every setting can be given as an environment variable of the same name. Nothing secret has
+a default in code: SECRET_KEY is generated into the instance folder on first run when unset.
+"""
+import os
+import secrets
+from pathlib import Path
+
+
+def _bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _list(name, default):
+    value = os.environ.get(name) or default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def database_url(instance_path):
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{Path(instance_path) / 'lms.sqlite3'}"
+    return normalize_database_url(url)
+
+
+def normalize_database_url(url):
+    """Heroku-style postgres:// and plain postgresql:// URLs go through psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def secret_key(instance_path):
+    """SECRET_KEY from the environment, else one generated once into the instance folder."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    """Settings for a running platform; values are read when the app is created."""
+
+    def __init__(self, instance_path):
+        self.SECRET_KEY = secret_key(instance_path)
+        self.SQLALCHEMY_DATABASE_URI = database_url(instance_path)
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+
+        self.LMS_TIMEZONE = os.environ.get("LMS_TIMEZONE", "UTC")
+        self.LMS_LANGUAGES = _list("LMS_LANGUAGES", "en,fr,nl")
+        self.LMS_DEFAULT_LANGUAGE = os.environ.get("LMS_DEFAULT_LANGUAGE", "en")
+        self.LMS_INVITATION_EXPIRY_DAYS = _int("LMS_INVITATION_EXPIRY_DAYS", 30)
+        self.LMS_INVITATION_REMINDER_DAYS = _int("LMS_INVITATION_REMINDER_DAYS", 3)
+        self.LMS_RUN_SCHEDULER = _bool("LMS_RUN_SCHEDULER")
+        self.LMS_SCHEDULER_INTERVAL_SECONDS = _int("LMS_SCHEDULER_INTERVAL_SECONDS", 30)
+        self.USERS_PER_PAGE = 50
+
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
+        self.MAIL_PORT = _int("MAIL_PORT", 25)
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+        self.MAIL_USE_TLS = _bool("MAIL_USE_TLS")
+        self.MAIL_USE_SSL = _bool("MAIL_USE_SSL")
+        self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "LMS <no-reply@localhost>")
+
+        self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 10 * 1024 * 1024)
+        self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the login session
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+
+
+def testing_config(instance_path, database_uri):
+    """A Config for the test suite: a given database, no scheduler, fast password hashes."""
+    config = Config(instance_path)
+    config.TESTING = True
+    config.SECRET_KEY = secrets.token_urlsafe(32)
+    config.SQLALCHEMY_DATABASE_URI = database_uri
+    config.LMS_RUN_SCHEDULER = False
+    config.MAIL_SERVER = None
+    return config

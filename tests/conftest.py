@@ -1,0 +1,204 @@
+"""Fixtures: the app on each database backend, clients per role, factories, a fixed clock.
+
+The suite runs on SQLite, and also on PostgreSQL when TEST_DATABASE_URL is set (each run in a
+schema of its own, dropped at the end). Tests that take `app` run once per backend.
+"""
+import hashlib
+import os
+import secrets
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+from werkzeug.security import generate_password_hash
+
+from lms import create_app
+from lms.accounts.models import Role, User, UserLabel, UserStatus
+from lms.config import normalize_database_url, testing_config
+from lms.extensions import db
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+PASSWORD = "correct-horse-battery"
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+_HASHES = {}
+
+
+class CsrfClient(FlaskClient):
+    """A test client that sends a valid CSRF token the way htmx does (X-CSRFToken header).
+
+    Pass csrf=False to send a request without it, as a forged form would.
+    """
+
+    def open(self, *args, **kwargs):
+        send_token = kwargs.pop("csrf", True)
+        method = kwargs.get("method", "GET")
+        if send_token and method not in ("GET", "HEAD", "OPTIONS"):
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRFToken", self.csrf_token())
+            kwargs["headers"] = headers
+        return super().open(*args, **kwargs)
+
+    def csrf_token(self):
+        with self.session_transaction() as session:
+            raw = session.setdefault("csrf_token", hashlib.sha1(os.urandom(64)).hexdigest())
+        serializer = URLSafeTimedSerializer(self.application.secret_key, salt="wtf-csrf-token")
+        return serializer.dumps(raw)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def _app(backend, tmp_path_factory):
+    instance = tmp_path_factory.mktemp("instance")
+    if backend == "sqlite":
+        url, engine_options = f"sqlite:///{instance / 'test.sqlite3'}", {}
+    else:
+        url = normalize_database_url(os.environ["TEST_DATABASE_URL"])
+        schema = f"lms_test_{os.getpid()}_{secrets.token_hex(4)}"
+        admin_engine = sa.create_engine(url)
+        with admin_engine.begin() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        engine_options = {"connect_args": {"options": f"-csearch_path={schema}"}}
+    config = testing_config(str(instance), url)
+    config.SQLALCHEMY_ENGINE_OPTIONS = {**config.SQLALCHEMY_ENGINE_OPTIONS, **engine_options}
+    app = create_app(config)
+    app.test_client_class = CsrfClient
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.drop_all()
+        db.engine.dispose()
+    if backend == "postgresql":
+        with admin_engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin_engine.dispose()
+
+
+@pytest.fixture
+def app(_app):
+    """The app with an app context pushed and an empty database afterwards."""
+    with _app.app_context():
+        yield _app
+        db.session.rollback()
+        db.session.remove()
+        with db.engine.begin() as connection:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def now():
+    return NOW
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def password_hash(password):
+    if password not in _HASHES:
+        _HASHES[password] = generate_password_hash(password)
+    return _HASHES[password]
+
+
+@pytest.fixture
+def make_user(app):
+    """Create and commit a user; active with PASSWORD unless told otherwise."""
+    counter = iter(range(1, 10_000))
+
+    def make(email=None, *, role=Role.learner, status=UserStatus.active, password=PASSWORD,
+             first_name="Test", last_name=None, labels=(), **fields):
+        number = next(counter)
+        user = User(
+            email=(email or f"user{number}@example.com").lower(),
+            first_name=first_name,
+            last_name=last_name if last_name is not None else f"User{number}",
+            role=role,
+            status=status,
+            password_hash=password_hash(password) if password else None,
+            created_at=NOW,
+            updated_at=NOW,
+            **fields,
+        )
+        user.label_rows = [UserLabel(label=label) for label in labels]
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_group(app):
+    from lms.enrollment.groups import add_group_members, create_group
+
+    def make(name=None, members=()):
+        group = create_group(name or f"Group {secrets.token_hex(3)}", actor=None, now=NOW)
+        add_group_members(group, [member.id for member in members], actor=None, now=NOW)
+        db.session.commit()
+        return group
+
+    return make
+
+
+@pytest.fixture
+def make_session(app):
+    """A program session with the given start (and end), optionally trained by `trainer`."""
+    from datetime import timedelta
+
+    from lms.programs.models import Program, ProgramSession
+
+    def make(starts_at=NOW + timedelta(days=7), ends_at=None, trainer=None, name="Session"):
+        program = Program(title=f"Program {secrets.token_hex(3)}", created_at=NOW)
+        session = ProgramSession(program=program, name=name, starts_at=starts_at,
+                                 ends_at=ends_at or starts_at + timedelta(days=1), created_at=NOW)
+        if trainer is not None:
+            session.trainers.append(trainer)
+        db.session.add(session)
+        db.session.commit()
+        return session
+
+    return make
+
+
+def login(client, user, password=PASSWORD):
+    response = client.post("/login", data={"email": user.email, "password": password})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("admin@example.com", role=Role.admin, first_name="Ada", last_name="Admin")
+
+
+@pytest.fixture
+def admin_client(app, admin):
+    return login(app.test_client(), admin)
+
+
+@pytest.fixture
+def manager_client(app, make_user):
+    return login(app.test_client(), make_user("manager@example.com", role=Role.manager))
+
+
+@pytest.fixture
+def learner_client(app, make_user):
+    return login(app.test_client(), make_user("learner@example.com"))
+
+
+def htmx_headers(target):
+    """Headers of an htmx request that swaps the element with id `target`."""
+    return {"HX-Request": "true", "HX-Target": target, "HX-Current-URL": "http://localhost/"}
