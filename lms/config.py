@@ -88,7 +88,7 @@ class Config:
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
 
 
-def testing_config(instance_path, database_uri):
+def config_for_testing(instance_path, database_uri):
     """A Config for the test suite: a given database, no scheduler, fast password hashes."""
     config = Config(instance_path)
     config.TESTING = True

@@ -16,7 +16,7 @@ from werkzeug.security import generate_password_hash
 
 from lms import create_app
 from lms.accounts.models import Role, User, UserLabel, UserStatus
-from lms.config import normalize_database_url, testing_config
+from lms.config import normalize_database_url, config_for_testing
 from lms.extensions import db
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
@@ -64,7 +64,7 @@ def _app(backend, tmp_path_factory):
         with admin_engine.begin() as connection:
             connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
         engine_options = {"connect_args": {"options": f"-csearch_path={schema}"}}
-    config = testing_config(str(instance), url)
+    config = config_for_testing(str(instance), url)
     config.SQLALCHEMY_ENGINE_OPTIONS = {**config.SQLALCHEMY_ENGINE_OPTIONS, **engine_options}
     app = create_app(config)
     app.test_client_class = CsrfClient
