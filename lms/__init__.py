@@ -1,5 +1,6 @@
 """LMS enrollment module: create_app() builds the Flask application."""
 import os
+import sys
 from pathlib import Path
 
 from flask import Flask, render_template
@@ -43,6 +44,8 @@ def create_app(config=None):
 
         app.extensions["lms_scheduler"] = build_scheduler(app)
         app.extensions["lms_scheduler"].start()
+        interval = app.config["LMS_SCHEDULER_INTERVAL_SECONDS"]
+        print(f" * Scheduler running: due work every {interval} s", file=sys.stderr)
     return app
 
 
@@ -111,6 +114,10 @@ def _register_template_helpers(app):
     @app.context_processor
     def inject():
         return {"Role": Role, "languages": app.config["LMS_LANGUAGES"]}
+
+    from lms.languages import language_name
+
+    app.add_template_filter(language_name)
 
     @app.template_filter("datetime")
     def format_datetime(value, fmt="%Y-%m-%d %H:%M"):

@@ -20,11 +20,15 @@ EXIT_PARTIAL = 2
 class LmsGroup(AppGroup):
     """Usage errors exit with 1 (DESIGN §5), and with --json they are printed as JSON."""
 
+    def parse_args(self, ctx, args):
+        ctx.meta["lms_wants_json"] = "--json" in args
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except click.UsageError as error:
-            if "--json" in sys.argv:
+            if ctx.meta.get("lms_wants_json"):
                 click.echo(json.dumps({"error": error.format_message()}))
                 sys.exit(EXIT_UNUSABLE)
             error.exit_code = EXIT_UNUSABLE

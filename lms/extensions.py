@@ -1,11 +1,14 @@
 """Flask extensions, created unbound and initialised in create_app()."""
+import sqlite3
+
 from flask_htmx import HTMX
 from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints let Alembic alter and drop them, on SQLite (batch mode) as on PostgreSQL.
@@ -23,6 +26,25 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def _unicode_lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
+@event.listens_for(Engine, "connect")
+def _configure_sqlite(dbapi_connection, connection_record):
+    """SQLite enforces foreign keys (ON DELETE CASCADE) only when asked, per connection; WAL lets
+    the scheduler thread write while pages read, and the busy timeout waits out a writer.
+    SQLite's lower() folds ASCII only; Python's makes search ignore case for "Émile" as
+    PostgreSQL's does."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 5000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
 migrate = Migrate()
 login_manager = LoginManager()
 mail = Mail()

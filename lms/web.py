@@ -44,7 +44,12 @@ def roles_required(*roles):
     return decorator
 
 
+MAX_ID = 2**31 - 1  # beyond PostgreSQL's integer: a typed URL, not a row
+
+
 def get_or_404(model, ident):
+    if not isinstance(ident, int) or not 0 < ident <= MAX_ID:
+        abort(404)
     obj = db.session.get(model, ident)
     if obj is None:
         abort(404)

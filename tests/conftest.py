@@ -38,7 +38,10 @@ class CsrfClient(FlaskClient):
             headers = dict(kwargs.pop("headers", None) or {})
             headers.setdefault("X-CSRFToken", self.csrf_token())
             kwargs["headers"] = headers
-        return super().open(*args, **kwargs)
+        # A fresh app context per request, as in production: `g` (and Flask-Login's cached
+        # user in it) and the database session are not shared with the test or other clients.
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
 
     def csrf_token(self):
         with self.session_transaction() as session:

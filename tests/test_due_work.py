@@ -24,8 +24,8 @@ def test_the_scheduler_job_does_work_that_fell_due_while_nothing_ran(app, make_u
     assert db.session.scalar(select(User.status).where(User.id == user.id)) == UserStatus.deactivated
 
 
-def test_the_scheduler_runs_the_job_at_start_then_at_each_interval(app):
-    app.config["LMS_SCHEDULER_INTERVAL_SECONDS"] = 45
+def test_the_scheduler_runs_the_job_at_start_then_at_each_interval(app, monkeypatch):
+    monkeypatch.setitem(app.config, "LMS_SCHEDULER_INTERVAL_SECONDS", 45)
     scheduler = build_scheduler(app)
     (job,) = scheduler.get_jobs()
     assert job.func is run_due_job and job.args == (app,)

@@ -1,5 +1,6 @@
 """`lms users ...` commands."""
 import json
+import sys
 
 import click
 
@@ -7,26 +8,31 @@ from lms.accounts import export as user_export
 
 
 def register(lms_cli):
-    from lms.cli import fail, json_option
+    from lms.cli import emit, fail, json_option
 
     @lms_cli.group("users")
     def users():
         """Users."""
 
     @users.command("export")
-    @click.option("--format", "fmt", type=click.Choice(user_export.FORMATS), default="csv",
-                  show_default=True)
+    @click.option("--format", "fmt", type=click.Choice(user_export.FORMATS),
+                  help="csv (default), xlsx or json; with --json and no --output: json.")
     @click.option("--group", "group_ref", help="Only this group's members (id, public id or name).")
     @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
                   help="Write to this file instead of standard output.")
     @json_option
     def export_command(fmt, group_ref, output, as_json):
-        """Export users as CSV, XLSX or JSON (formula-like cells neutralised in CSV and XLSX)."""
+        """Export users as CSV, XLSX or JSON (formula-like cells neutralised in CSV and XLSX).
+
+        With --json the one JSON value on standard output is the list of users, or, when the
+        export goes to --output, a summary of what was written.
+        """
         from lms.enrollment.groups import find_group
         from lms.errors import NotFound
 
-        if as_json:
-            fmt = "json"
+        fmt = fmt or ("json" if as_json else "csv")
+        if as_json and not output and fmt != "json":
+            fail(as_json, f"--json prints JSON on standard output; give --output FILE for {fmt}.")
         group = None
         if group_ref:
             try:
@@ -43,7 +49,11 @@ def register(lms_cli):
         if output:
             with open(output, "wb") as handle:
                 handle.write(body)
-        elif fmt == "xlsx" and click.get_text_stream("stdout").isatty():
+            summary = {"output": output, "format": fmt, "count": len(users)}
+            emit(as_json, summary, f"Wrote {len(users)} user(s) to {output} as {fmt}.")
+        elif fmt == "xlsx" and sys.stdout.isatty():
             fail(as_json, "XLSX is binary: give --output FILE or redirect standard output.")
         else:
-            click.get_binary_stream("stdout").write(body)
+            sys.stdout.flush()
+            sys.stdout.buffer.write(body)
+            sys.stdout.buffer.flush()

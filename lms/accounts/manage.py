@@ -19,6 +19,7 @@ from lms.enrollment.models import Group, GroupMembership
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.forms import choices
+from lms.languages import language_name
 from lms.web import (
     attach_error,
     get_or_404,
@@ -80,7 +81,7 @@ def export():
         abort(400)
     group = None
     if request.args.get("group"):
-        group = get_or_404(Group, request.args.get("group", type=int))
+        group = get_or_404(Group, request.args.get("group", type=int))  # not a number: 404
     users = user_export.export_users(group)
     if fmt == "csv":
         body, mimetype = user_export.to_csv(users), "text/csv; charset=utf-8"
@@ -97,7 +98,7 @@ def _user_form(user, formdata=None):
     languages = list(current_app.config["LMS_LANGUAGES"])
     if user.language not in languages:
         languages.append(user.language)
-    form.language.choices = choices((code, code) for code in languages)
+    form.language.choices = choices((code, language_name(code)) for code in languages)
     form.groups.choices = choices(_group_choices())
     if formdata is None:
         form.role.data = user.role.value
@@ -141,6 +142,7 @@ def user_detail(user_id):
                 if not wants_fragment("user-form"):
                     return redirect_after_post(url_for("users.user_detail", user_id=user.id))
                 form = _user_form(user)
+                return render_template("users/partials/_form.html", user=user, form=form, saved=True)
         if form.errors:
             status = 422
     return render(

@@ -66,7 +66,7 @@ class User(UserMixin, db.Model):
 
     @property
     def labels(self) -> list[str]:
-        return [row.label for row in self.label_rows]
+        return sorted((row.label for row in self.label_rows), key=str.casefold)
 
     @property
     def full_name(self) -> str:

@@ -164,7 +164,7 @@ def update_user(
     changed = [name for name, value in new_values.items() if getattr(user, name) != value]
     for name in changed:
         setattr(user, name, new_values[name])
-    if labels != user.labels:
+    if set(labels) != set(user.labels):
         user.label_rows = [UserLabel(label=label) for label in labels]
         changed.append("labels")
     if changed:

@@ -19,13 +19,17 @@ def new_public_id() -> str:
     return "G-" + "".join(secrets.choice(PUBLIC_ID_ALPHABET) for _ in range(6))
 
 
+def name_key(name: str) -> str:
+    return name.casefold()
+
+
 def _clean_name(name: str, *, excluding: Group | None = None) -> str:
     name = " ".join((name or "").split())
     if not name:
         raise DomainError("Enter a group name.", field="name")
     if len(name) > MAX_GROUP_NAME:
         raise DomainError(f"A group name has at most {MAX_GROUP_NAME} characters.", field="name")
-    query = select(Group.id).where(func.lower(Group.name) == name.lower())
+    query = select(Group.id).where(Group.name_key == name_key(name))
     if excluding is not None:
         query = query.where(Group.id != excluding.id)
     if db.session.scalar(query) is not None:
@@ -38,7 +42,7 @@ def create_group(name: str, *, actor, now) -> Group:
     public_id = new_public_id()
     while db.session.scalar(select(Group.id).where(Group.public_id == public_id)):
         public_id = new_public_id()
-    group = Group(name=name, public_id=public_id, created_at=now)
+    group = Group(name=name, name_key=name_key(name), public_id=public_id, created_at=now)
     db.session.add(group)
     db.session.flush()
     record_event(actor, "group.created", "group", group.id, now=now, name=name)
@@ -50,6 +54,7 @@ def rename_group(group: Group, name: str, *, actor, now) -> Group:
     if name != group.name:
         record_event(actor, "group.renamed", "group", group.id, now=now, old=group.name, new=name)
         group.name = name
+        group.name_key = name_key(name)
         db.session.flush()
     return group
 
@@ -150,7 +155,7 @@ def groups_with_counts():
     sessions = select(func.count()).where(SessionGroup.group_id == Group.id).scalar_subquery()
     return db.session.execute(
         select(Group, members.label("member_count"), sessions.label("session_count")).order_by(
-            func.lower(Group.name)
+            Group.name_key
         )
     ).all()
 
@@ -162,7 +167,7 @@ def group_names_by_user(user_ids) -> dict[int, list[str]]:
             select(GroupMembership.user_id, Group.name)
             .join(Group, Group.id == GroupMembership.group_id)
             .where(GroupMembership.user_id.in_(batch))
-            .order_by(func.lower(Group.name))
+            .order_by(Group.name_key)
         )
         for user_id, name in rows:
             names.setdefault(user_id, []).append(name)

@@ -27,7 +27,10 @@ class Group(db.Model):
     __tablename__ = "groups"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # casefold(name): unique, so "Sales" and "SALES" (and "Équipe"/"ÉQUIPE") cannot both exist.
+    # SQLite's lower() folds ASCII only, so the key is computed in Python.
+    name_key: Mapped[str] = mapped_column(String(120), unique=True)
     # Short id that admins copy into rosters (`groups` column); never reused.
     public_id: Mapped[str] = mapped_column(String(16), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -117,7 +117,10 @@ def group_name(group_id):
     if not wants_fragment("group-name"):
         context = _members_context(group)
         return render_template("groups/detail.html", form=form, editing=editing, **context), status
-    return render_template("groups/partials/_name.html", group=group, form=form, editing=editing), status
+    renamed = request.method == "POST" and not editing
+    return render_template(
+        "groups/partials/_name.html", group=group, form=form, editing=editing, renamed=renamed
+    ), status
 
 
 @bp.route("/<int:group_id>/delete", methods=["POST"])
@@ -129,9 +132,9 @@ def group_delete(group_id):
         delete_group(group, actor=current_user, now=utcnow())
     except DomainError as error:
         db.session.rollback()
-        flash(error.message, "error")
         if wants_fragment("group-danger"):
             return render_template("groups/partials/_danger.html", group=group, error=error.message), 409
+        flash(error.message, "error")
         return redirect_after_post(url_for("groups.group_detail", group_id=group.id))
     db.session.commit()
     flash(f"Group {name!r} deleted.", "success")

@@ -24,10 +24,11 @@ def upgrade():
     op.create_table('groups',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('name_key', sa.String(length=120), nullable=False),
     sa.Column('public_id', sa.String(length=16), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_groups')),
-    sa.UniqueConstraint('name', name=op.f('uq_groups_name')),
+    sa.UniqueConstraint('name_key', name=op.f('uq_groups_name_key')),
     sa.UniqueConstraint('public_id', name=op.f('uq_groups_public_id'))
     )
     op.create_table('users',

@@ -162,8 +162,8 @@ def test_nobody_deactivates_their_own_account(app, admin, now):
         deactivate_user(admin, actor=admin, now=now)
 
 
-def test_r6_deactivation_happens_at_the_start_of_the_day_in_the_platform_time_zone(app, make_user):
-    app.config["LMS_TIMEZONE"] = "Europe/Brussels"  # UTC+1 in March
+def test_r6_deactivation_happens_at_the_start_of_the_day_in_the_platform_time_zone(app, make_user, monkeypatch):
+    monkeypatch.setitem(app.config, "LMS_TIMEZONE", "Europe/Brussels")  # UTC+1 in March
     user = make_user(deactivate_on=date(2026, 3, 5))
     _queue_email(user, datetime(2026, 3, 1, tzinfo=timezone.utc), "reminder")
     db.session.commit()
