@@ -1,0 +1,343 @@
+"""Security behaviour a user or an attacker can observe: CSRF, sign-in, redirects, headers."""
+import json
+import re
+from datetime import date
+from html import unescape
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.security import check_password_hash
+
+from lms.accounts.models import Role, User, UserStatus
+from lms.accounts.services import create_user, deactivate_due_users, deactivate_user
+from lms.enrollment.models import Group
+from lms.extensions import db
+from tests.conftest import PASSWORD
+
+FORM_EXPIRED = "This form was not accepted because its security token is missing or has expired"
+WRONG_CREDENTIALS = "Wrong email or password."
+
+
+def visible(response):
+    """The text a person reads: tags dropped (with their attributes), entities decoded."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))).split())
+
+
+def is_signed_in(client):
+    return client.get("/").status_code == 200
+
+
+# CSRF ---------------------------------------------------------------------------------------
+
+
+def test_login_without_csrf_token_is_refused(client, make_user):
+    user = make_user("ann@example.com")
+
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD}, csrf=False)
+
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert "Form expired" in body
+    assert FORM_EXPIRED in body
+    assert not is_signed_in(client)
+    db.session.expire_all()
+    assert db.session.get(User, user.id).last_login_at is None
+
+
+def test_group_create_without_csrf_token_is_refused(admin_client):
+    response = admin_client.post("/admin/groups", data={"name": "Forged group"}, csrf=False)
+
+    assert response.status_code == 400
+    assert FORM_EXPIRED in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Group)) == 0
+
+
+def test_user_edit_without_csrf_token_is_refused(admin_client, make_user):
+    user = make_user("bob@example.com", first_name="Bob", last_name="Builder")
+    data = {"first_name": "Forged", "last_name": "Name", "language": "en", "role": "admin",
+            "labels": "", "additional_info": "", "deactivate_on": ""}
+
+    response = admin_client.post(f"/admin/users/{user.id}", data=data, csrf=False)
+
+    assert response.status_code == 400
+    assert FORM_EXPIRED in response.get_data(as_text=True)
+    db.session.expire_all()
+    user = db.session.get(User, user.id)
+    assert (user.first_name, user.last_name, user.role) == ("Bob", "Builder", Role.learner)
+
+
+def _body_csrf_token(response):
+    match = re.search(r"<body\b[^>]*\bhx-headers='([^']*)'", response.get_data(as_text=True))
+    assert match, "no hx-headers on <body>"
+    return json.loads(unescape(match.group(1)))["X-CSRFToken"]
+
+
+def test_login_page_puts_the_csrf_token_on_body_for_htmx(client, make_user):
+    user = make_user("ann@example.com")
+    token = _body_csrf_token(client.get("/login"))
+
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD},
+                           headers={"X-CSRFToken": token}, csrf=False)
+
+    assert response.status_code == 303
+    assert is_signed_in(client)
+
+
+def test_admin_page_csrf_token_on_body_lets_htmx_post(admin_client):
+    token = _body_csrf_token(admin_client.get("/admin/groups"))
+
+    response = admin_client.post("/admin/groups", data={"name": "Cohort A"},
+                                 headers={"X-CSRFToken": token, "HX-Request": "true",
+                                          "HX-Target": "group-create"}, csrf=False)
+
+    assert response.status_code == 200
+    assert db.session.scalar(sa.select(Group.name)) == "Cohort A"
+
+
+def test_form_without_javascript_posts_its_hidden_csrf_token(client, make_user):
+    user = make_user("ann@example.com")
+    page = client.get("/login").get_data(as_text=True)
+    (tag,) = re.findall(r'<input\b[^>]*\bname="csrf_token"[^>]*>', page)
+    token = re.search(r'\bvalue="([^"]+)"', tag).group(1)
+
+    response = client.post(
+        "/login", data={"csrf_token": token, "email": user.email, "password": PASSWORD}, csrf=False
+    )
+
+    assert response.status_code == 303
+    assert is_signed_in(client)
+
+
+# htmx is served by the platform ---------------------------------------------------------------
+
+
+def test_htmx_is_served_from_static(client):
+    response = client.get("/static/htmx.min.js")
+
+    assert response.status_code == 200
+    assert "javascript" in response.mimetype
+    assert b"htmx" in response.data
+    response.close()
+
+
+@pytest.mark.parametrize("path", [
+    "/login", "/", "/admin/users", "/admin/users/{user}", "/admin/groups", "/admin/groups/{group}",
+    "/admin/groups/{group}/candidates?q=ann", "/admin/nothing-here",
+])
+def test_pages_load_scripts_and_styles_from_the_platform_only(client, admin_client, make_user,
+                                                             make_group, path):
+    user = make_user("ann@example.com")
+    group = make_group("Cohort A")
+    page_client = client if path == "/login" else admin_client
+
+    response = page_client.get(path.format(user=user.id, group=group.id))
+
+    assert response.status_code in (200, 404)
+    html = response.get_data(as_text=True)
+    assert '<script src="/static/htmx.min.js"' in html
+    assets = re.findall(r'<(?:script|link)\b[^>]*\b(?:src|href)="([^"]*)"', html)
+    assert assets and all(url.startswith("/static/") for url in assets), assets
+    for cdn in ("unpkg.com", "jsdelivr", "cdnjs", "googleapis", "//cdn"):
+        assert cdn not in html
+
+
+# Unknown ids ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, path, data", [
+    ("GET", "/admin/users/999999", None),
+    ("POST", "/admin/users/999999", {"first_name": "X", "language": "en", "role": "learner"}),
+    ("POST", "/admin/users/999999/deactivate", None),
+    ("POST", "/admin/users/999999/reactivate", None),
+    ("GET", "/admin/users/export?format=csv&group=999999", None),
+    ("GET", "/admin/groups/999999", None),
+    ("GET", "/admin/groups/999999/name", None),
+    ("POST", "/admin/groups/999999/name", {"name": "New name"}),
+    ("POST", "/admin/groups/999999/delete", None),
+    ("GET", "/admin/groups/999999/candidates?q=a", None),
+    ("POST", "/admin/groups/999999/members", {"user_id": "{user}"}),
+    ("POST", "/admin/groups/{group}/members", {"user_id": "999999"}),
+    ("POST", "/admin/groups/{group}/members/999999/remove", None),
+    ("POST", "/admin/groups/999999/members/{user}/remove", None),
+])
+def test_unknown_ids_give_the_not_found_page(admin_client, make_user, make_group, method, path,
+                                             data):
+    ids = {"user": make_user("ann@example.com").id, "group": make_group("Cohort A").id}
+    data = {key: value.format(**ids) for key, value in (data or {}).items()}
+
+    response = admin_client.open(path.format(**ids), method=method, data=data)
+
+    assert response.status_code == 404
+    body = response.get_data(as_text=True)
+    assert "<html" in body
+    assert "Not found" in visible(response)
+    assert "There is nothing at this address." in visible(response)
+
+
+# Signing in ----------------------------------------------------------------------------------
+
+
+def test_wrong_password_and_unknown_email_look_the_same(client, make_user):
+    make_user("ann@example.com")
+    make_user("invited@example.com", status=UserStatus.invited, password=None)
+
+    wrong_password = client.post("/login", data={"email": "ann@example.com", "password": "nope-nope"})
+    unknown_email = client.post("/login", data={"email": "who@example.com", "password": "nope-nope"})
+    no_password_yet = client.post("/login", data={"email": "invited@example.com",
+                                                  "password": "nope-nope"})
+
+    assert wrong_password.status_code == unknown_email.status_code == no_password_yet.status_code
+    assert visible(wrong_password) == visible(unknown_email) == visible(no_password_yet)
+    assert WRONG_CREDENTIALS in visible(unknown_email)
+    assert not is_signed_in(client)
+
+
+def test_deactivated_account_cannot_sign_in(client, make_user):
+    user = make_user("gone@example.com", status=UserStatus.deactivated)
+
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+
+    assert response.status_code == 422
+    assert ("This account has been deactivated. Ask your administrator to reactivate it."
+            in visible(response))
+    assert WRONG_CREDENTIALS not in visible(response)
+    assert not is_signed_in(client)
+
+
+def test_deactivated_account_with_wrong_password_gets_the_generic_message(client, make_user):
+    user = make_user("gone@example.com", status=UserStatus.deactivated)
+
+    response = client.post("/login", data={"email": user.email, "password": "not-the-password"})
+
+    assert WRONG_CREDENTIALS in visible(response)
+    assert "deactivated" not in visible(response)
+
+
+def _deactivate_by_admin(admin_client, user, now):
+    response = admin_client.post(f"/admin/users/{user.id}/deactivate")
+    assert response.status_code == 303
+
+
+def _deactivate_by_service(admin_client, user, now):
+    deactivate_user(db.session.get(User, user.id), actor=None, now=now)
+    db.session.commit()
+
+
+def _deactivate_by_scheduled_date(admin_client, user, now):
+    db.session.get(User, user.id).deactivate_on = date(2026, 3, 1)
+    db.session.commit()
+    assert deactivate_due_users(now=now) == 1
+    db.session.commit()
+
+
+@pytest.mark.parametrize("deactivate", [
+    _deactivate_by_admin, _deactivate_by_service, _deactivate_by_scheduled_date,
+], ids=["admin in another session", "service", "scheduled date"])
+@pytest.mark.parametrize("remember", [False, True], ids=["session", "remember me"])
+def test_signed_in_user_is_signed_out_once_deactivated(app, admin_client, make_user, now,
+                                                       deactivate, remember):
+    user = make_user("ann@example.com")
+    client = app.test_client()
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD,
+                                           "remember": "y" if remember else ""})
+    assert response.status_code == 303
+    assert client.get("/").status_code == 200
+
+    deactivate(admin_client, user, now)
+
+    response = client.get("/")
+    assert response.status_code == 302
+    assert urlsplit(response.location).path == "/login"
+    assert client.get("/admin/users").status_code == 302
+
+
+def test_logout_is_post_only(learner_client):
+    response = learner_client.get("/logout")
+
+    assert response.status_code == 405
+    assert is_signed_in(learner_client)
+
+    response = learner_client.post("/logout")
+
+    assert response.status_code == 303
+    assert response.location == "/login"
+    assert not is_signed_in(learner_client)
+
+
+@pytest.mark.parametrize("next_url", [
+    "//evil.example", "https://evil.example", "https://evil.example/admin/groups",
+    "http:evil.example", "/\\evil.example", "///evil.example", "javascript:alert(1)",
+])
+def test_login_refuses_to_redirect_off_site(client, make_user, next_url):
+    user = make_user("ann@example.com")
+
+    response = client.post("/login", query_string={"next": next_url},
+                           data={"email": user.email, "password": PASSWORD})
+
+    assert response.status_code == 303
+    # How a browser reads the Location header (it treats a backslash as a slash).
+    landing = urlsplit(urljoin("http://localhost/login", response.location.replace("\\", "/")))
+    assert (landing.scheme, landing.netloc) == ("http", "localhost")
+    if "\\" not in next_url:
+        assert response.location == "/"
+
+
+def test_login_follows_a_same_site_next(client, admin):
+    response = client.post("/login", query_string={"next": "/admin/groups"},
+                           data={"email": admin.email, "password": PASSWORD})
+
+    assert response.status_code == 303
+    assert response.location == "/admin/groups"
+    assert client.get(response.location).status_code == 200
+
+
+def test_redirect_to_login_then_back_to_the_page_asked_for(client, admin):
+    response = client.get("/admin/groups")
+    assert response.status_code == 302
+
+    login_page = client.get(response.location)
+    form_action = urlsplit(response.location)
+    response = client.post(f"{form_action.path}?{form_action.query}",
+                           data={"email": admin.email, "password": PASSWORD})
+
+    assert login_page.status_code == 200
+    assert response.location == "/admin/groups"
+
+
+# Stored passwords ----------------------------------------------------------------------------
+
+
+def test_create_user_stores_an_scrypt_hash(app, client, now):
+    create_user("Carla@Example.com", now=now, password="a-long-passphrase", status=UserStatus.active)
+    db.session.commit()
+
+    stored = db.session.scalar(sa.select(User.password_hash).filter_by(email="carla@example.com"))
+    assert stored.startswith("scrypt:")
+    assert "a-long-passphrase" not in stored
+    assert check_password_hash(stored, "a-long-passphrase")
+    response = client.post("/login", data={"email": "carla@example.com",
+                                           "password": "a-long-passphrase"})
+    assert response.status_code == 303
+
+
+# Response headers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role, path", [
+    (None, "/login"),
+    (None, "/"),
+    (None, "/static/htmx.min.js"),
+    ("admin", "/admin/users"),
+    ("admin", "/admin/users/export?format=csv"),
+    ("admin", "/admin/users/999999"),
+    ("learner", "/admin/users"),
+])
+def test_security_headers_are_set(app, request, role, path):
+    client = request.getfixturevalue(f"{role}_client" if role else "client")
+
+    response = client.get(path)
+
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    response.close()
