@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test install db clean
+.PHONY: run test install db clean translations messages
 
 # The virtual environment is rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-db: install
+db: install translations
 	$(FLASK) db upgrade
 	$(FLASK) lms demo --if-empty
 
@@ -26,7 +26,7 @@ run: db
 	LMS_RUN_SCHEDULER=1 $(FLASK) run --host $(HOST) --port $(PORT)
 
 # The suite runs on SQLite, and on PostgreSQL too when a server answers on 127.0.0.1:5432.
-test: install
+test: install translations
 	@if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1).close()" 2>/dev/null; then \
 		echo "PostgreSQL found on 127.0.0.1:5432: the suite runs on SQLite and PostgreSQL."; \
 		TEST_DATABASE_URL=$${TEST_DATABASE_URL:-$(PG_TEST_URL)} $(BIN)/python -m pytest $(PYTEST_ARGS); \
@@ -37,3 +37,18 @@ test: install
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# Translations: the .po catalogs are the source; the .mo files are built from them.
+CATALOGS := $(wildcard lms/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+
+%.mo: %.po $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+translations: $(COMPILED)
+
+# After changing texts: re-extract them and merge the new ones into every catalog to translate.
+messages: install
+	mkdir -p build
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location -o build/messages.pot .
+	$(BIN)/pybabel update -i build/messages.pot -d lms/translations --no-location

@@ -7,7 +7,7 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 
 from lms.config import Config
-from lms.extensions import csrf, db, htmx, login_manager, mail, migrate
+from lms.extensions import babel, csrf, db, htmx, login_manager, mail, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +29,9 @@ def create_app(config=None):
     mail.init_app(app)
     htmx.init_app(app)
     csrf.init_app(app)
+    from lms.i18n import select_locale
+
+    babel.init_app(app, locale_selector=select_locale)
 
     _register_login(app)
     _register_blueprints(app)
@@ -71,12 +74,20 @@ def _register_login(app):
 
 def _register_blueprints(app):
     from lms.accounts.manage import bp as users_bp
+    from lms.accounts.registration import bp as registration_bp
     from lms.accounts.views import bp as accounts_bp
+    from lms.enrollment.invitation_views import bp as invitations_bp
     from lms.enrollment.views import bp as groups_bp
+    from lms.notifications.views import bp as notifications_bp
+    from lms.programs.views import bp as programs_bp
 
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(registration_bp)
     app.register_blueprint(users_bp)
     app.register_blueprint(groups_bp)
+    app.register_blueprint(invitations_bp)
+    app.register_blueprint(notifications_bp)
+    app.register_blueprint(programs_bp)
 
 
 def _register_errors(app):
@@ -113,7 +124,20 @@ def _register_template_helpers(app):
 
     @app.context_processor
     def inject():
-        return {"Role": Role, "languages": app.config["LMS_LANGUAGES"]}
+        from flask_babel import get_locale
+
+        from flask_login import current_user
+
+        from lms.notifications.inbox import inbox_count
+
+        locale = get_locale()
+        signed_in = current_user and current_user.is_authenticated
+        return {
+            "inbox_count": (lambda: inbox_count(current_user)) if signed_in else (lambda: 0),
+            "Role": Role,
+            "languages": app.config["LMS_LANGUAGES"],
+            "page_language": str(locale).replace("_", "-") if locale else "en",
+        }
 
     from lms.languages import language_name
 

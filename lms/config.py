@@ -53,6 +53,11 @@ def secret_key(instance_path):
     return path.read_text().strip()
 
 
+def locale_of(language_tag):
+    """BCP 47 'nl-BE' as the Babel locale name 'nl_BE'."""
+    return language_tag.replace("-", "_")
+
+
 class Config:
     """Settings for a running platform; values are read when the app is created."""
 
@@ -65,6 +70,10 @@ class Config:
         self.LMS_TIMEZONE = os.environ.get("LMS_TIMEZONE", "UTC")
         self.LMS_LANGUAGES = _list("LMS_LANGUAGES", "en,fr,nl")
         self.LMS_DEFAULT_LANGUAGE = os.environ.get("LMS_DEFAULT_LANGUAGE", "en")
+        self.LMS_PLATFORM_NAME = os.environ.get("LMS_PLATFORM_NAME", "LMS")
+        self.BABEL_DEFAULT_LOCALE = locale_of(self.LMS_DEFAULT_LANGUAGE)
+        self.BABEL_DEFAULT_TIMEZONE = self.LMS_TIMEZONE
+        self.BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).parent / "translations")
         self.LMS_INVITATION_EXPIRY_DAYS = _int("LMS_INVITATION_EXPIRY_DAYS", 30)
         self.LMS_INVITATION_REMINDER_DAYS = _int("LMS_INVITATION_REMINDER_DAYS", 3)
         self.LMS_RUN_SCHEDULER = _bool("LMS_RUN_SCHEDULER")
@@ -96,4 +105,5 @@ def config_for_testing(instance_path, database_uri):
     config.SQLALCHEMY_DATABASE_URI = database_uri
     config.LMS_RUN_SCHEDULER = False
     config.MAIL_SERVER = None
+    config.MAIL_SUPPRESS_SEND = False  # tests that send do so to a real local SMTP server
     return config

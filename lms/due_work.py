@@ -1,10 +1,21 @@
 """All work that falls due with time, in one service: the scheduler, `lms run-due` and tests call it.
 
 Each step reads due rows from the database, so work that fell due while nothing ran is done
-at the next call, and a second call at the same time finds nothing left to do.
+at the next call, and a second call at the same time finds nothing left to do. Order matters:
+deactivations and expiries cancel emails before the dispatcher would send them.
 """
 from lms.accounts.services import deactivate_due_users
+from lms.enrollment.invitations import expire_due_invitations, send_due_reminders
+from lms.extensions import db
+from lms.notifications.dispatcher import dispatch_due_emails
 
 
 def run_due(*, now) -> dict:
-    return {"deactivated_users": deactivate_due_users(now=now)}
+    counts = {
+        "deactivated_users": deactivate_due_users(now=now),
+        "expired_invitations": expire_due_invitations(now=now),
+        "reminders_queued": send_due_reminders(now=now),
+    }
+    db.session.commit()
+    report = dispatch_due_emails(now=now)
+    return {**counts, **report.as_dict()}

@@ -1,6 +1,7 @@
 """Flask extensions, created unbound and initialised in create_app()."""
 import sqlite3
 
+from flask_babel import Babel
 from flask_htmx import HTMX
 from flask_login import LoginManager
 from flask_mail import Mail
@@ -50,3 +51,4 @@ login_manager = LoginManager()
 mail = Mail()
 htmx = HTMX()
 csrf = CSRFProtect()
+babel = Babel()

@@ -12,7 +12,7 @@ from lms.enrollment.models import (  # noqa: F401
     InviteLinkTarget,
     InviteLinkUse,
 )
-from lms.notifications.models import OutboxEmail, OutboxStatus  # noqa: F401
+from lms.notifications.models import OutboxEmail, OutboxStatus, UserNotice  # noqa: F401
 from lms.programs.models import (  # noqa: F401
     Enrollment,
     EnrollmentGroup,

@@ -25,7 +25,7 @@ def run_due_job(app):
             db.session.rollback()
             log.exception("due work failed; it will be retried at the next tick")
             return
-        if any(counts.values()):
+        if any(value for key, value in counts.items() if key != "emails_held"):
             log.info("due work done: %s", counts)
 
 

@@ -205,3 +205,78 @@ def learner_client(app, make_user):
 def htmx_headers(target):
     """Headers of an htmx request that swaps the element with id `target`."""
     return {"HX-Request": "true", "HX-Target": target, "HX-Current-URL": "http://localhost/"}
+
+
+class RecordingHandler:
+    """An aiosmtpd handler that keeps every message it accepts, parsed, and can refuse some."""
+
+    def __init__(self):
+        self.messages = []
+        self.refused_recipients = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.refused_recipients:
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        import email
+        import email.policy
+
+        self.messages.append(email.message_from_bytes(envelope.original_content, policy=email.policy.default))
+        return "250 Message accepted for delivery"
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SmtpServer:
+    """A real SMTP server on loopback (aiosmtpd) that can be stopped and started again."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.handler = RecordingHandler()
+        self.port = free_port()
+        self._controller_class = Controller
+        self.controller = None
+
+    @property
+    def messages(self):
+        return self.handler.messages
+
+    def start(self):
+        self.controller = self._controller_class(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self):
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def refuse(self, address):
+        self.handler.refused_recipients.add(address.lower())
+
+    def to(self, address):
+        """The messages delivered to `address`."""
+        return [m for m in self.messages if address.lower() in m["To"].lower()]
+
+
+@pytest.fixture
+def smtp_server(app, monkeypatch):
+    """A running SMTP server; the app sends to it (MAIL_SERVER/MAIL_PORT point at it)."""
+    server = SmtpServer()
+    server.start()
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
+    monkeypatch.setitem(app.config, "MAIL_PORT", server.port)
+    mail_state = app.extensions["mail"]
+    monkeypatch.setattr(mail_state, "server", "127.0.0.1")
+    monkeypatch.setattr(mail_state, "port", server.port)
+    yield server
+    server.stop()

@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from lms.accounts.models import Role, UserStatus
 from lms.forms import MultiCheckboxField, choices
@@ -47,3 +47,16 @@ class UserFilterForm(FlaskForm):
     )
     role = SelectField("Role", [Optional()], choices=choices([("", "Any role")] + ROLE_CHOICES))
     group = SelectField("Group", [Optional()], choices=[])
+
+
+class AccountSettingsForm(FlaskForm):
+    language = SelectField("Language", choices=[])
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField("Current password", [DataRequired(), Length(max=500)],
+                                     render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField("New password", [DataRequired(), Length(min=8, max=500)],
+                                 description="At least 8 characters.", render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("New password again", [DataRequired(), EqualTo("new_password", message="The two passwords are not the same.")],
+                            render_kw={"autocomplete": "new-password"})

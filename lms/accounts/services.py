@@ -11,7 +11,8 @@ from lms.audit.services import record_event
 from lms.clock import platform_today
 from lms.errors import DomainError
 from lms.extensions import db
-from lms.notifications.models import OutboxEmail, OutboxStatus
+from lms.notifications.models import OutboxEmail
+from lms.notifications.outbox import cancel_queued_emails
 
 MIN_PASSWORD_LENGTH = 8
 MAX_LABEL_LENGTH = 100
@@ -174,12 +175,8 @@ def update_user(
     return changed
 
 
-def _cancel_queued_emails(user_ids, now):
-    return db.session.execute(
-        update(OutboxEmail)
-        .where(OutboxEmail.user_id.in_(user_ids), OutboxEmail.status == OutboxStatus.queued)
-        .values(status=OutboxStatus.cancelled, last_error="cancelled: account deactivated")
-    ).rowcount
+def _cancel_queued_emails(user_ids):
+    return cancel_queued_emails(OutboxEmail.user_id.in_(user_ids), reason="account deactivated")
 
 
 def deactivate_user(user: User, *, actor, now):
@@ -191,7 +188,7 @@ def deactivate_user(user: User, *, actor, now):
     user.status = UserStatus.deactivated
     user.deactivated_at = now
     user.updated_at = now
-    _cancel_queued_emails([user.id], now)
+    _cancel_queued_emails([user.id])
     db.session.flush()
     record_event(actor, "user.deactivated", "user", user.id, now=now)
     return True
@@ -226,7 +223,7 @@ def deactivate_due_users(*, now) -> int:
         .where(User.id.in_(due_ids))
         .values(status=UserStatus.deactivated, deactivated_at=now, updated_at=now)
     )
-    _cancel_queued_emails(due_ids, now)
+    _cancel_queued_emails(due_ids)
     for user_id in due_ids:
         record_event(None, "user.deactivated", "user", user_id, now=now, reason="deactivate_on")
     db.session.flush()
@@ -259,3 +256,19 @@ def user_search_query(q="", status=None, role=None, group_id=None):
         )
     return query.order_by(func.lower(User.last_name), func.lower(User.first_name), User.email)
 
+
+
+def change_password(user: User, *, current_password: str, new_password: str, now):
+    if not user.password_hash or not check_password_hash(user.password_hash, current_password or ""):
+        raise DomainError("The current password is not right.", field="current_password")
+    try:
+        user.password_hash = hash_password(new_password)
+    except DomainError as error:
+        raise DomainError(error.message, field="new_password") from None
+    user.updated_at = now
+    record_event(user, "user.password_changed", "user", user.id, now=now)
+
+
+def set_language(user: User, language: str, *, now):
+    user.language = check_language(language)
+    user.updated_at = now

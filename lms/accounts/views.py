@@ -50,7 +50,7 @@ def logout():
     """A signed-in person signs out (a POST, so another site cannot sign them out)."""
     logout_user()
     flash("You are signed out.", "info")
-    return redirect(url_for("accounts.login"), 303)
+    return redirect(_safe_next(request.args.get("next")) or url_for("accounts.login"), 303)
 
 
 @bp.route("/")
@@ -74,3 +74,42 @@ def home():
 
         context["my_groups"] = group_names_by_user([current_user.id]).get(current_user.id, [])
     return render_template("accounts/home.html", **context)
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    """A signed-in person changes their language or their password."""
+    from flask import current_app
+
+    from lms.accounts.forms import AccountSettingsForm, PasswordChangeForm
+    from lms.accounts.services import change_password, set_language
+    from lms.forms import choices
+    from lms.languages import language_name
+    from lms.web import attach_error
+
+    settings = AccountSettingsForm(prefix="settings", obj=current_user)
+    settings.language.choices = choices(
+        (code, language_name(code)) for code in current_app.config["LMS_LANGUAGES"]
+    )
+    password = PasswordChangeForm(prefix="password")
+    status = 200
+    if request.method == "POST" and "settings-language" in request.form and settings.validate():
+        set_language(current_user, settings.language.data, now=utcnow())
+        db.session.commit()
+        flash("Your language is saved.", "success")
+        return redirect(url_for("accounts.account"), 303)
+    if request.method == "POST" and "password-new_password" in request.form:
+        if password.validate():
+            try:
+                change_password(current_user, current_password=password.current_password.data,
+                                new_password=password.new_password.data, now=utcnow())
+            except DomainError as error:
+                db.session.rollback()
+                attach_error(password, error)
+            else:
+                db.session.commit()
+                flash("Your password is changed.", "success")
+                return redirect(url_for("accounts.account"), 303)
+        status = 422
+    return render_template("accounts/account.html", settings=settings, password=password), status

@@ -52,3 +52,20 @@ class OutboxEmail(db.Model):
 
     def __repr__(self):
         return f"<OutboxEmail {self.id} {self.kind} to={self.recipient} {self.status.value}>"
+
+
+class UserNotice(db.Model):
+    """A message for a user's in-app inbox (R1: "you were added to group X")."""
+
+    __tablename__ = "user_notices"
+    __table_args__ = (Index("ix_user_notices_user_id_read_at", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    context: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self):
+        return f"<UserNotice {self.id} user={self.user_id} {self.kind}>"

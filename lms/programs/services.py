@@ -36,3 +36,42 @@ def sessions_for_user(user, *, now):
     result = [(session, program, enrollment, session.state(now)) for session, program, enrollment in rows]
     order = {"ongoing": 0, "upcoming": 1, "ended": 2}
     return sorted(result, key=lambda row: (order[row[3].value], row[0].starts_at))
+
+
+def group_ids_of_trained_sessions(user) -> set[int]:
+    """The groups assigned to the sessions this person trains: what a manager may invite into."""
+    from lms.programs.models import SessionGroup
+
+    return set(
+        db.session.scalars(
+            select(SessionGroup.group_id)
+            .join(SessionTrainer, SessionTrainer.session_id == SessionGroup.session_id)
+            .where(SessionTrainer.user_id == user.id)
+        )
+    )
+
+
+def respond_to_enrollment(enrollment, *, user, accept: bool, now):
+    """A learner accepts or declines a session invitation. Only their own, only once: the
+    conditional update makes a double click or a second tab harmless."""
+    from sqlalchemy import update
+
+    from lms.errors import DomainError
+    from lms.notifications.models import OutboxEmail
+    from lms.notifications.outbox import cancel_queued_emails
+
+    if enrollment.user_id != user.id:
+        raise DomainError("This invitation is for someone else.")
+    new_status = EnrollmentStatus.accepted if accept else EnrollmentStatus.declined
+    changed = db.session.execute(
+        update(Enrollment)
+        .where(Enrollment.id == enrollment.id, Enrollment.status == EnrollmentStatus.invited)
+        .values(status=new_status, responded_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(enrollment)
+    if not changed:
+        raise DomainError(f"You already answered this invitation: {enrollment.status.value}.")
+    if not accept:
+        cancel_queued_emails(OutboxEmail.enrollment_id == enrollment.id, reason="session declined")
+    return enrollment

@@ -17,3 +17,15 @@ function showFlash(text) {
   p.textContent = text;
   region.replaceChildren(p);
 }
+
+// "Copy" buttons: copy the value of the element named in data-copy.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("[data-copy]");
+  if (!button) return;
+  var input = document.querySelector(button.getAttribute("data-copy"));
+  if (!input) return;
+  input.select();
+  var done = function () { button.textContent = "Copied"; };
+  if (navigator.clipboard) { navigator.clipboard.writeText(input.value).then(done, function () { document.execCommand("copy"); done(); }); }
+  else { document.execCommand("copy"); done(); }
+});

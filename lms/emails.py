@@ -1,0 +1,2 @@
+"""Imports every domain's email kinds, so the renderer knows them all."""
+import lms.enrollment.emails  # noqa: F401

@@ -1,0 +1,183 @@
+"""Sending due outbox emails over SMTP (R10).
+
+Rows are claimed atomically (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one UPDATE, as
+SQLite runs one writer at a time) with a lease, so several scheduler processes can share the
+work and a crashed one's rows come back after the lease. One SMTP connection serves a batch.
+Failures are retried with back-off; permanent refusals (5xx) and the last attempt end `failed`
+with the server's answer.
+"""
+import logging
+import smtplib
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import current_app
+from flask_mail import Message
+from sqlalchemy import and_, or_, select, update
+
+from lms.extensions import db, mail
+from lms.notifications.models import OutboxEmail, OutboxStatus
+from lms.notifications.render import Links, render_email
+
+log = logging.getLogger(__name__)
+
+BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30))
+MAX_ATTEMPTS = len(BACKOFF) + 1
+LEASE = timedelta(minutes=10)
+BATCH_SIZE = 200
+COMMIT_EVERY = 25  # sent emails are recorded at least this often: a crash resends at most these
+NO_MAIL_SERVER = "not sent: no mail server (set MAIL_SERVER)"
+SECRET_CONTEXT_KEYS = ("password",)
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    held: int = 0  # no mail server configured
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self):
+        return {"emails_sent": self.sent, "emails_retrying": self.retrying,
+                "emails_failed": self.failed, "emails_held": self.held}
+
+
+def _due(now):
+    return and_(
+        OutboxEmail.status == OutboxStatus.queued,
+        OutboxEmail.next_attempt_at <= now,
+        or_(OutboxEmail.locked_until.is_(None), OutboxEmail.locked_until < now),
+    )
+
+
+def claim_due_emails(*, now, limit=BATCH_SIZE) -> list[int]:
+    """Lease up to `limit` due emails to this worker and commit the lease; returns their ids."""
+    candidates = select(OutboxEmail.id).where(_due(now)).order_by(OutboxEmail.next_attempt_at, OutboxEmail.id).limit(limit)
+    if db.session.get_bind().dialect.name == "postgresql":
+        ids = db.session.scalars(candidates.with_for_update(skip_locked=True)).all()
+        if ids:
+            db.session.execute(update(OutboxEmail).where(OutboxEmail.id.in_(ids)).values(locked_until=now + LEASE))
+    else:
+        ids = db.session.scalars(
+            update(OutboxEmail)
+            .where(OutboxEmail.id.in_(candidates.scalar_subquery()), _due(now))
+            .values(locked_until=now + LEASE)
+            .returning(OutboxEmail.id)
+        ).all()
+    db.session.commit()
+    return sorted(ids)
+
+
+def dispatch_due_emails(*, now, batch_size=BATCH_SIZE, max_batches=None) -> DispatchReport:
+    """Send every email due at `now`; commits as it goes (the rows are the truth)."""
+    report = DispatchReport()
+    if not current_app.config.get("MAIL_SERVER"):
+        report.held = _hold_without_server(now)
+        return report
+    links = Links(current_app)
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        ids = claim_due_emails(now=now, limit=batch_size)
+        if not ids:
+            break
+        batches += 1
+        emails = db.session.scalars(select(OutboxEmail).where(OutboxEmail.id.in_(ids)).order_by(OutboxEmail.id)).all()
+        _send_batch(emails, now, links, report)
+        db.session.commit()
+    return report
+
+
+def _hold_without_server(now):
+    held = db.session.execute(
+        update(OutboxEmail)
+        .where(_due(now), or_(OutboxEmail.last_error.is_(None), OutboxEmail.last_error != NO_MAIL_SERVER))
+        .values(last_error=NO_MAIL_SERVER)
+    ).rowcount
+    db.session.commit()
+    return held
+
+
+def build_message(email, rendered):
+    message = Message(subject=rendered.subject, recipients=[email.recipient], body=rendered.text,
+                      html=rendered.html, sender=current_app.config["MAIL_DEFAULT_SENDER"])
+    # A stable Message-ID: should a crash make us send a row twice, mail servers see one message.
+    domain = current_app.config["BASE_URL"].split("//", 1)[-1].split("/", 1)[0].split(":")[0] or "localhost"
+    message.msgId = f"<outbox-{email.id}@{domain}>"
+    return message
+
+
+def _send_batch(emails, now, links, report):
+    outgoing = []
+    for email in emails:
+        try:
+            outgoing.append((email, build_message(email, render_email(email, links))))
+        except Exception as error:  # a template or data problem: this email can never render
+            log.exception("outbox email %s could not be rendered", email.id)
+            _record_failure(email, now, f"could not render: {error}", permanent=True, report=report)
+    if not outgoing:
+        return
+    sent_since_commit = 0
+    try:
+        with mail.connect() as connection:
+            for position, (email, message) in enumerate(outgoing):
+                try:
+                    connection.send(message)
+                except smtplib.SMTPRecipientsRefused as error:
+                    code, text = next(iter(error.recipients.values()))
+                    _record_failure(email, now, _smtp_text(code, text), permanent=code >= 500, report=report)
+                except smtplib.SMTPResponseException as error:
+                    _record_failure(email, now, _smtp_text(error.smtp_code, error.smtp_error),
+                                    permanent=error.smtp_code >= 500, report=report)
+                    if error.smtp_code in (421,):  # the server is closing the connection
+                        raise
+                else:
+                    _record_sent(email, now, report)
+                    sent_since_commit += 1
+                    if sent_since_commit >= COMMIT_EVERY:
+                        db.session.commit()
+                        sent_since_commit = 0
+    except (OSError, smtplib.SMTPException) as error:
+        reason = f"SMTP server unavailable: {error}"
+        for email, _ in outgoing:
+            if email.status == OutboxStatus.queued and email.locked_until is not None and email.sent_at is None:
+                _record_failure(email, now, reason, permanent=False, report=report)
+
+
+def _smtp_text(code, text):
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return f"{code} {text}"
+
+
+def _record_sent(email, now, report):
+    email.status = OutboxStatus.sent
+    email.sent_at = now
+    email.attempts += 1
+    email.locked_until = None
+    email.last_error = None
+    _erase_secrets(email)
+    if email.enrollment_id is not None:
+        from lms.programs.models import Enrollment
+
+        db.session.execute(update(Enrollment).where(Enrollment.id == email.enrollment_id).values(email_sent_at=now))
+    report.sent += 1
+
+
+def _record_failure(email, now, reason, *, permanent, report):
+    email.attempts += 1
+    email.last_error = reason[:2000]
+    email.locked_until = None
+    if permanent or email.attempts >= MAX_ATTEMPTS:
+        email.status = OutboxStatus.failed
+        _erase_secrets(email)
+        report.failed += 1
+    else:
+        email.next_attempt_at = now + BACKOFF[email.attempts - 1]
+        report.retrying += 1
+    report.errors.append(f"{email.recipient}: {reason}")
+
+
+def _erase_secrets(email):
+    if any(key in email.context for key in SECRET_CONTEXT_KEYS):
+        email.context = {key: value for key, value in email.context.items() if key not in SECRET_CONTEXT_KEYS}

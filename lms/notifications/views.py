@@ -1,0 +1,86 @@
+"""The outbox admin pages and each person's inbox."""
+from flask import Blueprint, flash, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from lms.accounts.models import Role
+from lms.clock import utcnow
+from lms.extensions import db
+from lms.forms import choices
+from lms.notifications.inbox import mark_notices_read, pending_enrollments, unread_notices
+from lms.notifications.models import OutboxEmail, OutboxStatus
+from lms.notifications.outbox import retry_email
+from lms.notifications.render import render_email
+from lms.web import get_or_404, page_number, redirect_after_post, render, roles_required, wants_fragment
+
+bp = Blueprint("notifications", __name__)
+
+EMAILS_PER_PAGE = 50
+
+
+@bp.route("/admin/outbox")
+@roles_required(Role.admin)
+def outbox():
+    """An admin sees every email the platform sends or will send, with its status and error."""
+    status = request.args.get("status", "")
+    query = select(OutboxEmail)
+    if status in OutboxStatus.__members__:
+        query = query.where(OutboxEmail.status == OutboxStatus(status))
+    q = request.args.get("q", "").strip().lower()[:200]
+    if q:
+        query = query.where(OutboxEmail.recipient.contains(q, autoescape=True))
+    pagination = db.paginate(query.order_by(OutboxEmail.id.desc()), page=page_number(),
+                             per_page=EMAILS_PER_PAGE, error_out=False)
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    statuses = choices([("", "Any status")] + [(s.value, s.value.title()) for s in OutboxStatus])
+    return render("outbox/list.html", "outbox/partials/_table.html", ["outbox-table"],
+                  pagination=pagination, args=args, status_filter=status, q=q, statuses=statuses)
+
+
+@bp.route("/admin/outbox/<int:email_id>")
+@roles_required(Role.admin)
+def outbox_email(email_id):
+    """An admin reads one email as its recipient does (its links work: handy without a mail server)."""
+    email = get_or_404(OutboxEmail, email_id)
+    rendered, error = None, None
+    if email.status != OutboxStatus.cancelled:
+        try:
+            rendered = render_email(email)
+        except Exception as exc:  # shown to the admin: a broken email must not break the page
+            error = f"This email cannot be rendered: {exc}"
+    return render_template("outbox/detail.html", email=email, rendered=rendered, error=error)
+
+
+@bp.route("/admin/outbox/<int:email_id>/retry", methods=["POST"])
+@roles_required(Role.admin)
+def outbox_retry(email_id):
+    """An admin puts a failed email back in the queue."""
+    email = get_or_404(OutboxEmail, email_id)
+    if retry_email(email, now=utcnow()):
+        db.session.commit()
+        flash(f"The email to {email.recipient} is queued again.", "success")
+    else:
+        flash(f"Only failed emails can be retried; this one is {email.status.value}.", "error")
+    return redirect_after_post(url_for("notifications.outbox_email", email_id=email.id))
+
+
+@bp.route("/inbox")
+@login_required
+def inbox():
+    """A person reads what happened to them and answers session invitations."""
+    return render_template("inbox/inbox.html", notices=unread_notices(current_user),
+                           enrollments=pending_enrollments(current_user))
+
+
+@bp.route("/inbox/notices/read", methods=["POST"])
+@login_required
+def inbox_mark_read():
+    """Dismiss one notice (or all, without an id)."""
+    ids = [int(value) for value in request.form.getlist("notice_id") if value.isdigit()]
+    if not ids:
+        ids = [notice.id for notice in unread_notices(current_user)]
+    mark_notices_read(current_user, ids, now=utcnow())
+    db.session.commit()
+    if wants_fragment("inbox-notices"):
+        return render_template("inbox/partials/_notices.html", notices=unread_notices(current_user))
+    return redirect_after_post(url_for("notifications.inbox"))

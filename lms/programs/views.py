@@ -1,0 +1,33 @@
+"""A learner's own sessions: answering a session invitation from the inbox."""
+from flask import Blueprint, abort, flash, render_template, url_for
+from flask_login import current_user, login_required
+
+from lms.clock import utcnow
+from lms.errors import DomainError
+from lms.extensions import db
+from lms.programs.models import Enrollment
+from lms.programs.services import respond_to_enrollment
+from lms.web import get_or_404, redirect_after_post, wants_fragment
+
+bp = Blueprint("programs", __name__)
+
+
+@bp.route("/my/enrollments/<int:enrollment_id>/<any(accept, decline):answer>", methods=["POST"])
+@login_required
+def enrollment_answer(enrollment_id, answer):
+    """A learner accepts or declines a session they were invited to."""
+    enrollment = get_or_404(Enrollment, enrollment_id)
+    if enrollment.user_id != current_user.id:
+        abort(403)
+    try:
+        respond_to_enrollment(enrollment, user=current_user, accept=answer == "accept", now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        verb = "accepted" if answer == "accept" else "declined"
+        flash(f"You {verb} {enrollment.session.program.title}: {enrollment.session.name}.", "success")
+    if wants_fragment(f"enrollment-{enrollment.id}"):
+        return render_template("inbox/partials/_enrollment.html", enrollment=enrollment)
+    return redirect_after_post(url_for("notifications.inbox"))
