@@ -1,5 +1,7 @@
-"""Who may use the admin pages: anonymous visitors are sent to sign in, learners and managers
-get 403 without seeing anything private, admins are served. One table lists every admin route."""
+"""Who may use the staff pages: anonymous visitors are sent to sign in, learners get 403,
+managers get 403 on the admin-only pages and nothing of the world elsewhere (it belongs to no
+session they train), admins are served. One table lists every staff route."""
+from datetime import datetime, timezone
 from typing import Callable, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
@@ -7,8 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from lms.accounts.models import User, UserLabel, UserStatus
-from lms.enrollment.models import Group, GroupMembership
+from lms.enrollment.invitations import invite_people
+from lms.enrollment.models import Group, GroupMembership, Invitation, InvitationStatus
 from lms.extensions import db
+from lms.notifications.models import OutboxEmail, OutboxStatus
+from lms.notifications.outbox import queue_email
+from lms.tokens import token_from_nonce
 from tests.conftest import htmx_headers
 
 
@@ -18,12 +24,17 @@ class World(NamedTuple):
     outsider: int
     group: int
     public_id: str
+    invitation: int  # a pending invitation of invitee@example.com into the group
+    invitation_hash: str
+    token: str  # the invitation's working token
+    email: int  # a failed outbox email to target@example.com
 
 
 # What a learner or a manager must never see of the world.
 PRIVATE = [
     "target@example.com", "Zelda", "Targetson", "Confidential",
     "dormant@example.com", "outsider@example.com", "Otto", "Secret Cohort",
+    "invitee@example.com", "Mailbox unavailable",
 ]
 
 
@@ -35,7 +46,15 @@ def world(make_user, make_group):
                         status=UserStatus.deactivated)
     outsider = make_user("outsider@example.com", first_name="Otto", last_name="Outsider")
     group = make_group("Secret Cohort", members=[target])
-    return World(target.id, dormant.id, outsider.id, group.id, group.public_id)
+    now = datetime.now(timezone.utc)
+    (invitation,) = invite_people(["invitee@example.com"], actor=None, now=now, group_ids=[group.id]).invitations
+    queue_email(now=now, recipient="target@example.com", user_id=target.id, kind="added_to_groups",
+                language="en", context={"group_names": ["Secret Cohort"]}, dedupe_key="world:failed")
+    email = db.session.scalar(sa.select(OutboxEmail).filter_by(dedupe_key="world:failed"))
+    email.status, email.attempts, email.last_error = OutboxStatus.failed, 4, "550 5.1.1 Mailbox unavailable"
+    db.session.commit()
+    return World(target.id, dormant.id, outsider.id, group.id, group.public_id,
+                 invitation.id, invitation.token_hash, token_from_nonce(invitation.token_nonce), email.id)
 
 
 def _user(user_id):
@@ -46,15 +65,43 @@ def _is_member(group_id, user_id):
     return db.session.get(GroupMembership, (group_id, user_id)) is not None
 
 
+def _invitation(invitation_id):
+    return db.session.get(Invitation, invitation_id)
+
+
+def _resent(w):
+    return _invitation(w.invitation).token_hash != w.invitation_hash
+
+
+def _cancelled(w):
+    return _invitation(w.invitation).status == InvitationStatus.cancelled
+
+
+def _invited(email):
+    user = db.session.scalar(sa.select(User).filter_by(email=email))
+    return user is not None and db.session.scalar(sa.select(Invitation).filter_by(user_id=user.id)) is not None
+
+
+def _created(email):
+    user = db.session.scalar(sa.select(User).filter_by(email=email))
+    return user is not None and user.status == UserStatus.active
+
+
 class Route(NamedTuple):
     method: str
     path: str
     data: dict | None = None
     target: str | None = None  # the HX-Target of an htmx request, None for a plain one
     admin_status: int = 200
-    admin_sees: str | bytes | None = None  # GET: what the admin's response contains
+    admin_sees: str | bytes | None = None  # what the admin's response contains ({world} fields allowed)
     done: Callable[[World], bool] | None = None  # POST: the change an admin's request makes
+    manager_status: int = 403  # a manager who trains no session of the world
 
+
+INVITE = {"emails": "newcomer@example.com", "role": "learner", "language": "en", "groups": "{group}",
+          "message": "", "send_email": "y"}
+ACCOUNT = {"email": "created@example.com", "first_name": "Cara", "last_name": "Created",
+           "password": "chosen-by-admin", "role": "learner", "language": "en", "groups": "{group}"}
 
 EDIT = {
     "first_name": "Changed", "last_name": "Targetson", "language": "en", "role": "learner",
@@ -116,6 +163,50 @@ ROUTES = {
     "member remove (htmx)": Route("POST", "/admin/groups/{group}/members/{target}/remove",
                                   target="group-members",
                                   done=lambda w: not _is_member(w.group, w.target)),
+    # Inviting (admins and managers; a manager only into the groups of sessions they train).
+    "invite page": Route("GET", "/admin/invite", admin_sees="Secret Cohort", manager_status=200),
+    "invite": Route("POST", "/admin/invite", INVITE, done=lambda w: _invited("newcomer@example.com"),
+                    manager_status=422),
+    "invite (htmx)": Route("POST", "/admin/invite", INVITE, target="invite-panel",
+                           done=lambda w: _invited("newcomer@example.com"), manager_status=422),
+    "invite check (htmx)": Route("POST", "/admin/invite/check", {"emails": "a@example.com, nope"},
+                                 target="email-check", admin_sees="1 valid address", manager_status=200),
+    "invite preview (htmx)": Route("POST", "/admin/invite/preview", INVITE, target="invite-preview",
+                                   admin_sees="Secret Cohort", manager_status=200),
+    "set an account page": Route("GET", "/admin/accounts/new", admin_sees="Secret Cohort"),
+    "set an account": Route("POST", "/admin/accounts/new", ACCOUNT, admin_status=303,
+                            done=lambda w: _created("created@example.com")),
+    "set an account (htmx)": Route("POST", "/admin/accounts/new", ACCOUNT, target="account-panel",
+                                   admin_status=204, done=lambda w: _created("created@example.com")),
+    "invitation list": Route("GET", "/admin/invitations", admin_sees="invitee@example.com",
+                             manager_status=200),
+    "invitation list (htmx)": Route("GET", "/admin/invitations?q=invitee&status=pending",
+                                    target="invitation-table", admin_sees="invitee@example.com",
+                                    manager_status=200),
+    "invitation resend": Route("POST", "/admin/invitations/{invitation}/resend", admin_status=303,
+                               done=_resent),
+    "invitation resend (htmx)": Route("POST", "/admin/invitations/{invitation}/resend",
+                                      target="invitation-{invitation}", done=_resent),
+    "invitation cancel": Route("POST", "/admin/invitations/{invitation}/cancel", admin_status=303,
+                               done=_cancelled),
+    "invitation cancel (htmx)": Route("POST", "/admin/invitations/{invitation}/cancel",
+                                      target="invitation-{invitation}", done=_cancelled),
+    "invitation link": Route("GET", "/admin/invitations/{invitation}/link", admin_sees="{token}"),
+    "invitation link (htmx)": Route("GET", "/admin/invitations/{invitation}/link",
+                                    target="link-{invitation}", admin_sees="{token}"),
+    "invitations bulk resend": Route("POST", "/admin/invitations/bulk",
+                                     {"action": "resend", "ids": "{invitation}"}, admin_status=303,
+                                     done=_resent),
+    "invitations bulk cancel": Route("POST", "/admin/invitations/bulk",
+                                     {"action": "cancel", "ids": "{invitation}"}, admin_status=303,
+                                     done=_cancelled),
+    # The outbox (admins only).
+    "outbox": Route("GET", "/admin/outbox", admin_sees="target@example.com"),
+    "outbox (htmx)": Route("GET", "/admin/outbox?status=failed", target="outbox-table",
+                           admin_sees="target@example.com"),
+    "outbox email": Route("GET", "/admin/outbox/{email}", admin_sees="Mailbox unavailable"),
+    "outbox retry": Route("POST", "/admin/outbox/{email}/retry", admin_status=303,
+                          done=lambda w: db.session.get(OutboxEmail, w.email).status == OutboxStatus.queued),
 }
 
 
@@ -126,7 +217,7 @@ def send(client, route, world):
         route.path.format(**values),
         method=route.method,
         data=data if route.method == "POST" else None,
-        headers=htmx_headers(route.target) if route.target else None,
+        headers=htmx_headers(route.target.format(**values)) if route.target else None,
     )
 
 
@@ -146,6 +237,14 @@ def snapshot():
         db.session.execute(
             sa.select(GroupMembership.group_id, GroupMembership.user_id)
             .order_by(GroupMembership.group_id, GroupMembership.user_id)
+        ).all(),
+        db.session.execute(
+            sa.select(Invitation.id, Invitation.user_id, Invitation.status, Invitation.role,
+                      Invitation.token_hash, Invitation.expires_at).order_by(Invitation.id)
+        ).all(),
+        db.session.execute(
+            sa.select(OutboxEmail.id, OutboxEmail.recipient, OutboxEmail.status, OutboxEmail.attempts)
+            .order_by(OutboxEmail.id)
         ).all(),
     )
 
@@ -169,16 +268,21 @@ def test_anonymous_visitor_is_sent_to_sign_in(client, world, route):
 @route_params
 @pytest.mark.parametrize("role", ["learner", "manager"])
 def test_learner_and_manager_are_refused(request, world, route, role):
+    """Learners get 403 everywhere; managers on the admin-only pages and on the world's
+    invitations. Where a manager is served (their own invite form and list), they see none of
+    the world and their request changes none of it."""
     role_client = request.getfixturevalue(f"{role}_client")
+    expected = 403 if role == "learner" else route.manager_status
     before = snapshot()
 
     response = send(role_client, route, world)
 
-    assert response.status_code == 403
+    assert response.status_code == expected, response.get_data(as_text=True)
     assert response.mimetype == "text/html"
     body = response.get_data(as_text=True)
-    assert "Your account does not have access to this page." in body
-    for private in PRIVATE + [world.public_id]:
+    if expected == 403:
+        assert "Your account does not have access to this page." in body
+    for private in PRIVATE + [world.public_id, world.token]:
         assert private not in body
     assert snapshot() == before
     if route.done is not None:
@@ -193,7 +297,8 @@ def test_admin_is_served(admin_client, world, route):
 
     assert response.status_code == route.admin_status, response.get_data(as_text=True)
     if route.admin_sees is not None:
-        expected = route.admin_sees.encode() if isinstance(route.admin_sees, str) else route.admin_sees
+        expected = (route.admin_sees.format(**world._asdict()).encode() if isinstance(route.admin_sees, str)
+                    else route.admin_sees)
         assert expected in response.data
     if route.target is not None and route.method == "GET":
         assert b"<html" not in response.data

@@ -70,6 +70,16 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password)
 
 
+def check_deactivation_date(day, *, now):
+    """A deactivation date is in the future (platform time zone); None means never."""
+    if day is not None and day <= platform_today(now):
+        raise DomainError(
+            "Choose a date after today; to deactivate an account now, use Deactivate on its page.",
+            field="deactivate_on",
+        )
+    return day
+
+
 def create_user(
     email,
     *,
@@ -97,7 +107,7 @@ def create_user(
         password_hash=hash_password(password) if password else None,
         language=check_language(language or current_app.config["LMS_DEFAULT_LANGUAGE"]),
         additional_info=additional_info,
-        deactivate_on=deactivate_on,
+        deactivate_on=check_deactivation_date(deactivate_on, now=now),
         created_at=now,
         updated_at=now,
     )
@@ -144,12 +154,8 @@ def update_user(
 ):
     """Edit a user's profile; returns the names of the fields that changed."""
     role = Role(role)
-    if deactivate_on is not None and deactivate_on != user.deactivate_on:
-        if deactivate_on <= platform_today(now):
-            raise DomainError(
-                "Choose a date after today; to deactivate the account now, use Deactivate.",
-                field="deactivate_on",
-            )
+    if deactivate_on != user.deactivate_on:
+        check_deactivation_date(deactivate_on, now=now)
     if user.id == actor.id and role != user.role:
         raise DomainError("You cannot change your own role.", field="role")
     if deactivate_on is not None and user.id == actor.id:
@@ -175,7 +181,11 @@ def update_user(
     return changed
 
 
-def _cancel_queued_emails(user_ids):
+def _stop_everything_pending(user_ids, now):
+    """R6: unsent emails to deactivated accounts are cancelled, and so are their invitations."""
+    from lms.enrollment.invitations import cancel_pending_invitations_of
+
+    cancel_pending_invitations_of(user_ids, now=now)
     return cancel_queued_emails(OutboxEmail.user_id.in_(user_ids), reason="account deactivated")
 
 
@@ -188,7 +198,7 @@ def deactivate_user(user: User, *, actor, now):
     user.status = UserStatus.deactivated
     user.deactivated_at = now
     user.updated_at = now
-    _cancel_queued_emails([user.id])
+    _stop_everything_pending([user.id], now)
     db.session.flush()
     record_event(actor, "user.deactivated", "user", user.id, now=now)
     return True
@@ -223,7 +233,7 @@ def deactivate_due_users(*, now) -> int:
         .where(User.id.in_(due_ids))
         .values(status=UserStatus.deactivated, deactivated_at=now, updated_at=now)
     )
-    _cancel_queued_emails(due_ids)
+    _stop_everything_pending(due_ids, now)
     for user_id in due_ids:
         record_event(None, "user.deactivated", "user", user_id, now=now, reason="deactivate_on")
     db.session.flush()

@@ -94,11 +94,13 @@ def account():
     )
     password = PasswordChangeForm(prefix="password")
     status = 200
-    if request.method == "POST" and "settings-language" in request.form and settings.validate():
-        set_language(current_user, settings.language.data, now=utcnow())
-        db.session.commit()
-        flash("Your language is saved.", "success")
-        return redirect(url_for("accounts.account"), 303)
+    if request.method == "POST" and "settings-language" in request.form:
+        if settings.validate():
+            set_language(current_user, settings.language.data, now=utcnow())
+            db.session.commit()
+            flash("Your language is saved.", "success")
+            return redirect(url_for("accounts.account"), 303)
+        status = 422
     if request.method == "POST" and "password-new_password" in request.form:
         if password.validate():
             try:

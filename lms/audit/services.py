@@ -14,3 +14,17 @@ def record_event(actor, action, target_type, target_id=None, *, now, **details):
     )
     db.session.add(event)
     return event
+
+
+def record_events(actor, action, target_type, target_ids, *, now, details=None):
+    """Many events of one kind in one statement (bulk paths: invitations, imports)."""
+    from sqlalchemy import insert
+
+    rows = [
+        {"actor_id": actor.id if actor is not None else None, "action": action,
+         "target_type": target_type, "target_id": target_id, "details": details or {},
+         "created_at": now}
+        for target_id in target_ids
+    ]
+    if rows:
+        db.session.execute(insert(AuditEvent), rows)

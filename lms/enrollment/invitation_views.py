@@ -180,10 +180,12 @@ def _visible_invitations():
 
 
 def _get_invitation(invitation_id):
+    """An invitation the current person may act on: admins any; managers those they can see,
+    and only learners' (a manager must never hold a link that makes someone a manager or admin)."""
     invitation = get_or_404(Invitation, invitation_id)
     if current_user.role != Role.admin:
         visible = db.session.scalar(_visible_invitations().where(Invitation.id == invitation.id))
-        if visible is None:
+        if visible is None or invitation.role != Role.learner:
             abort(403)
     return invitation
 

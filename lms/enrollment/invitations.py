@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from lms.accounts.models import Role, User, UserStatus
-from lms.accounts.services import check_language, hash_password, normalize_email
-from lms.audit.services import record_event
+from lms.accounts.services import check_deactivation_date, check_language, hash_password, normalize_email
+from lms.audit.services import record_event, record_events
 from lms.db_utils import chunked
 from lms.enrollment.groups import add_group_members
 from lms.enrollment.models import Group, Invitation, InvitationStatus
@@ -127,20 +127,23 @@ def invite_people(
     """
     role = Role(role)
     language = check_language(language or current_app.config["LMS_DEFAULT_LANGUAGE"])
+    check_deactivation_date(deactivate_on, now=now)
     groups = _load_groups(group_ids)
     message = (message or "").strip()
     outcome = InviteOutcome()
     existing = _users_by_email(emails)
     pending_ids = _pending_invitation_user_ids([user.id for user in existing.values()])
 
+    new_emails = [email for email in emails if email not in existing]
+    _insert_invited_users(new_emails, role=role, language=language, deactivate_on=deactivate_on, now=now)
+    created = _users_by_email(new_emails)
+
     to_invite: list[User] = []
     members: list[User] = []
     for email in emails:
         user = existing.get(email)
         if user is None:
-            user = User(email=email, role=role, status=UserStatus.invited, language=language,
-                        deactivate_on=deactivate_on, created_at=now, updated_at=now)
-            db.session.add(user)
+            user = created[email]
             to_invite.append(user)
             outcome.invited.append(email)
         elif user.status == UserStatus.deactivated:
@@ -173,28 +176,49 @@ def invite_people(
     return outcome
 
 
+def _insert_invited_users(emails, *, role, language, deactivate_on, now):
+    """New accounts in `invited` status, inserted in batches (executemany, no per-row round trip)."""
+    rows = [
+        {"email": email, "role": role, "status": UserStatus.invited, "language": language,
+         "deactivate_on": deactivate_on, "first_name": "", "last_name": "", "additional_info": "",
+         "created_at": now, "updated_at": now}
+        for email in emails
+    ]
+    for batch in chunked(rows):
+        db.session.execute(insert(User), batch)
+
+
 def _issue_invitations(users, *, actor, now, role, language, message, send_email, group_names,
                        invite_link_id=None):
-    invitations = []
+    """One pending invitation per user, their emails and audit events: a few statements a batch."""
+    if not users:
+        return []
+    rows = []
     for user in users:
         nonce, _, token_hash = new_token()
-        invitations.append(Invitation(
-            user_id=user.id, role=role, language=language, message=message,
-            invited_by_id=actor.id if actor else None, invite_link_id=invite_link_id,
-            token_nonce=nonce, token_hash=token_hash, send_email=send_email,
-            sent_at=now, expires_at=expiry_for(now), created_at=now, updated_at=now,
-        ))
-    db.session.add_all(invitations)
-    db.session.flush()
+        rows.append({
+            "user_id": user.id, "role": role, "language": language, "message": message,
+            "invited_by_id": actor.id if actor else None, "invite_link_id": invite_link_id,
+            "token_nonce": nonce, "token_hash": token_hash, "send_email": send_email,
+            "status": InvitationStatus.pending, "sent_at": now, "expires_at": expiry_for(now),
+            "created_at": now, "updated_at": now,
+        })
+    invitations = []
+    for batch in chunked(rows):
+        db.session.execute(insert(Invitation), batch)
+        invitations += db.session.scalars(
+            select(Invitation).where(Invitation.token_hash.in_([row["token_hash"] for row in batch]))
+        ).all()
+    email_of = {user.id: user.email for user in users}
+    invitations.sort(key=lambda invitation: invitation.id)
     if send_email:
         queue_emails(
-            [_invitation_email(invitation, user.email, "invitation", group_names)
-             for invitation, user in zip(invitations, users)],
+            [_invitation_email(invitation, email_of[invitation.user_id], "invitation", group_names)
+             for invitation in invitations],
             now=now,
         )
-    for invitation in invitations:
-        record_event(actor, "invitation.created", "invitation", invitation.id, now=now,
-                     user_id=invitation.user_id, role=role.value)
+    record_events(actor, "invitation.created", "invitation", [inv.id for inv in invitations],
+                  now=now, details={"role": role.value})
     return invitations
 
 
@@ -220,9 +244,10 @@ def _tell_existing_members(users, group_names, *, actor, now, send_email):
         return
     inviter = actor.display_name if actor else None
     context = {"group_names": group_names, "inviter_name": inviter}
-    db.session.add_all(
-        UserNotice(user_id=user.id, kind="added_to_groups", context=context, created_at=now)
-        for user in users
+    db.session.execute(
+        insert(UserNotice),
+        [{"user_id": user.id, "kind": "added_to_groups", "context": context, "created_at": now}
+         for user in users],
     )
     if send_email:
         stamp = now.strftime("%Y%m%dT%H%M%S.%f")
@@ -309,6 +334,8 @@ def accept_invitation(invitation, *, first_name, last_name, password, now) -> Us
     first_name, last_name = first_name.strip(), last_name.strip()
     if not first_name or not last_name:
         raise DomainError("Enter your first and last name.", field="first_name" if not first_name else "last_name")
+    if invitation.user.status == UserStatus.deactivated:
+        raise DomainError("This account has been deactivated; ask your administrator.")
     _claim(invitation, now, InvitationStatus.accepted)
     user = invitation.user
     user.first_name, user.last_name = first_name, last_name
@@ -379,6 +406,19 @@ def cancel_invitations(invitations, *, actor, now) -> tuple[list[Invitation], li
         cancelled.append(invitation)
     db.session.flush()
     return cancelled, refused
+
+
+def cancel_pending_invitations_of(user_ids, *, now) -> int:
+    """A deactivated account's pending invitation dies with it (its link says "cancelled")."""
+    cancelled = 0
+    for batch in chunked(user_ids):
+        cancelled += db.session.execute(
+            update(Invitation)
+            .where(Invitation.user_id.in_(batch), Invitation.status == InvitationStatus.pending)
+            .values(status=InvitationStatus.cancelled, cancelled_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return cancelled
 
 
 def expire_due_invitations(*, now) -> int:

@@ -28,6 +28,7 @@ BATCH_SIZE = 200
 COMMIT_EVERY = 25  # sent emails are recorded at least this often: a crash resends at most these
 NO_MAIL_SERVER = "not sent: no mail server (set MAIL_SERVER)"
 SECRET_CONTEXT_KEYS = ("password",)
+KINDS_WITH_SECRETS = ("account_created",)  # the kinds whose context may hold a secret
 
 
 @dataclass
@@ -107,41 +108,70 @@ def build_message(email, rendered):
     return message
 
 
+def _preload(emails):
+    """Load what the templates need for the whole batch in a few queries (not one per email)."""
+    from sqlalchemy.orm import selectinload
+
+    from lms.enrollment.models import Invitation
+    from lms.programs.models import Enrollment, ProgramSession
+
+    invitation_ids = {email.invitation_id for email in emails if email.invitation_id}
+    enrollment_ids = {email.enrollment_id for email in emails if email.enrollment_id}
+    keep = []
+    if invitation_ids:
+        keep += db.session.scalars(
+            select(Invitation).where(Invitation.id.in_(invitation_ids))
+            .options(selectinload(Invitation.invited_by), selectinload(Invitation.user))
+        ).all()
+    if enrollment_ids:
+        keep += db.session.scalars(
+            select(Enrollment).where(Enrollment.id.in_(enrollment_ids))
+            .options(selectinload(Enrollment.session).selectinload(ProgramSession.program),
+                     selectinload(Enrollment.user))
+        ).all()
+    return keep  # held by the caller so the identity map keeps them
+
+
 def _send_batch(emails, now, links, report):
+    preloaded = _preload(emails)  # noqa: F841
     outgoing = []
     for email in emails:
         try:
-            outgoing.append((email, build_message(email, render_email(email, links))))
+            outgoing.append((email.id, email.recipient, build_message(email, render_email(email, links))))
         except Exception as error:  # a template or data problem: this email can never render
             log.exception("outbox email %s could not be rendered", email.id)
             _record_failure(email, now, f"could not render: {error}", permanent=True, report=report)
-    if not outgoing:
-        return
-    sent_since_commit = 0
+    by_id = {email.id: email for email in emails}
+    sent, handled = [], set()
     try:
+        if not outgoing:
+            return
         with mail.connect() as connection:
-            for position, (email, message) in enumerate(outgoing):
+            for email_id, recipient, message in outgoing:
                 try:
                     connection.send(message)
                 except smtplib.SMTPRecipientsRefused as error:
                     code, text = next(iter(error.recipients.values()))
-                    _record_failure(email, now, _smtp_text(code, text), permanent=code >= 500, report=report)
+                    _record_failure(by_id[email_id], now, _smtp_text(code, text), permanent=code >= 500, report=report)
                 except smtplib.SMTPResponseException as error:
-                    _record_failure(email, now, _smtp_text(error.smtp_code, error.smtp_error),
+                    _record_failure(by_id[email_id], now, _smtp_text(error.smtp_code, error.smtp_error),
                                     permanent=error.smtp_code >= 500, report=report)
-                    if error.smtp_code in (421,):  # the server is closing the connection
+                    if error.smtp_code == 421:  # the server is closing the connection
+                        handled.add(email_id)
                         raise
                 else:
-                    _record_sent(email, now, report)
-                    sent_since_commit += 1
-                    if sent_since_commit >= COMMIT_EVERY:
-                        db.session.commit()
-                        sent_since_commit = 0
+                    sent.append(email_id)
+                    if len(sent) >= COMMIT_EVERY:
+                        _record_sent(sent, now, report)
+                        sent = []
+                handled.add(email_id)
     except (OSError, smtplib.SMTPException) as error:
         reason = f"SMTP server unavailable: {error}"
-        for email, _ in outgoing:
-            if email.status == OutboxStatus.queued and email.locked_until is not None and email.sent_at is None:
-                _record_failure(email, now, reason, permanent=False, report=report)
+        for email_id, _, _ in outgoing:
+            if email_id not in handled:
+                _record_failure(by_id[email_id], now, reason, permanent=False, report=report)
+    finally:
+        _record_sent(sent, now, report)
 
 
 def _smtp_text(code, text):
@@ -150,18 +180,32 @@ def _smtp_text(code, text):
     return f"{code} {text}"
 
 
-def _record_sent(email, now, report):
-    email.status = OutboxStatus.sent
-    email.sent_at = now
-    email.attempts += 1
-    email.locked_until = None
-    email.last_error = None
-    _erase_secrets(email)
-    if email.enrollment_id is not None:
-        from lms.programs.models import Enrollment
+def _record_sent(email_ids, now, report):
+    """Mark these emails sent and commit at once: set-based, and the window in which a crash
+    could make us send them again stays small (COMMIT_EVERY)."""
+    if not email_ids:
+        return
+    db.session.execute(
+        update(OutboxEmail).where(OutboxEmail.id.in_(email_ids))
+        .values(status=OutboxStatus.sent, sent_at=now, attempts=OutboxEmail.attempts + 1,
+                locked_until=None, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    with_secrets = db.session.execute(
+        select(OutboxEmail.id, OutboxEmail.context).where(OutboxEmail.id.in_(email_ids), OutboxEmail.kind.in_(KINDS_WITH_SECRETS))
+    ).all()
+    for email_id, context in with_secrets:
+        db.session.execute(update(OutboxEmail).where(OutboxEmail.id == email_id).values(context=_without_secrets(context)))
+    from lms.programs.models import Enrollment
 
-        db.session.execute(update(Enrollment).where(Enrollment.id == email.enrollment_id).values(email_sent_at=now))
-    report.sent += 1
+    db.session.execute(
+        update(Enrollment)
+        .where(Enrollment.id.in_(select(OutboxEmail.enrollment_id).where(OutboxEmail.id.in_(email_ids))))
+        .values(email_sent_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    report.sent += len(email_ids)
 
 
 def _record_failure(email, now, reason, *, permanent, report):
@@ -178,6 +222,10 @@ def _record_failure(email, now, reason, *, permanent, report):
     report.errors.append(f"{email.recipient}: {reason}")
 
 
+def _without_secrets(context):
+    return {key: value for key, value in (context or {}).items() if key not in SECRET_CONTEXT_KEYS}
+
+
 def _erase_secrets(email):
-    if any(key in email.context for key in SECRET_CONTEXT_KEYS):
-        email.context = {key: value for key, value in email.context.items() if key not in SECRET_CONTEXT_KEYS}
+    if any(key in (email.context or {}) for key in SECRET_CONTEXT_KEYS):
+        email.context = _without_secrets(email.context)

@@ -57,6 +57,7 @@ def retry_email(email: OutboxEmail, *, now) -> bool:
         return False
     email.status = OutboxStatus.queued
     email.attempts = 0
+    email.last_error = None
     email.next_attempt_at = now
     email.locked_until = None
     return True

@@ -1,4 +1,6 @@
 """The outbox admin pages and each person's inbox."""
+import re
+
 from flask import Blueprint, flash, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -16,6 +18,7 @@ from lms.web import get_or_404, page_number, redirect_after_post, render, roles_
 bp = Blueprint("notifications", __name__)
 
 EMAILS_PER_PAGE = 50
+LINK = re.compile(r"https?://[^\s<>\"']+")
 
 
 @bp.route("/admin/outbox")
@@ -48,7 +51,8 @@ def outbox_email(email_id):
             rendered = render_email(email)
         except Exception as exc:  # shown to the admin: a broken email must not break the page
             error = f"This email cannot be rendered: {exc}"
-    return render_template("outbox/detail.html", email=email, rendered=rendered, error=error)
+    links = list(dict.fromkeys(LINK.findall(rendered.text))) if rendered else []
+    return render_template("outbox/detail.html", email=email, rendered=rendered, error=error, links=links)
 
 
 @bp.route("/admin/outbox/<int:email_id>/retry", methods=["POST"])

@@ -381,7 +381,7 @@ def test_saving_an_unchanged_form_says_so(admin_client, make_user, make_group):
 INVALID_EDITS = {
     "date in the past": (
         {"deactivate_on": "2000-01-01"}, "deactivate_on",
-        "Choose a date after today; to deactivate the account now, use Deactivate.",
+        "Choose a date after today; to deactivate an account now, use Deactivate on its page.",
     ),
     "not a date": ({"deactivate_on": "next tuesday"}, "deactivate_on", "Not a valid date value."),
     "forged language": ({"language": "xx"}, "language", "Not a valid choice."),
