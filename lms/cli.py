@@ -64,7 +64,7 @@ def parse_instant(value):
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO date-time (e.g. 2026-05-01T09:00)")
+        raise click.BadParameter(f"{value!r} is not an ISO date-time (e.g. 2026-05-01T09:00)") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 

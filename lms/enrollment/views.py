@@ -1,7 +1,6 @@
 """Admin pages for groups: list and create, a group's page with rename, delete and members."""
 from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from lms.accounts.models import Role, User
 from lms.clock import utcnow

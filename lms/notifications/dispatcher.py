@@ -162,7 +162,7 @@ def _send_batch(emails, now, links, report):
     outgoing = []
     for email in emails:
         try:
-            outgoing.append((email.id, email.recipient, build_message(email, render_email(email, links))))
+            outgoing.append((email.id, build_message(email, render_email(email, links))))
         except Exception as error:  # a template or data problem: this email can never render
             log.exception("outbox email %s could not be rendered", email.id)
             _record_failure(email, now, f"could not render: {error}", permanent=True, report=report)
@@ -172,7 +172,7 @@ def _send_batch(emails, now, links, report):
         if not outgoing:
             return
         with mail.connect() as connection:
-            for email_id, recipient, message in outgoing:
+            for email_id, message in outgoing:
                 try:
                     connection.send(message)
                 except smtplib.SMTPRecipientsRefused as error:
@@ -192,7 +192,7 @@ def _send_batch(emails, now, links, report):
                 handled.add(email_id)
     except (OSError, smtplib.SMTPException) as error:
         reason = f"SMTP server unavailable: {error}"
-        for email_id, _, _ in outgoing:
+        for email_id, _ in outgoing:
             if email_id not in handled:
                 _record_failure(by_id[email_id], now, reason, permanent=False, report=report)
     finally:

@@ -14,36 +14,15 @@ from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.tokens import token_from_nonce
 from tests.conftest import PASSWORD
+from tests.pages import field_error, flashes, input_value, text, utcnow, visible
 
 NEW_PASSWORD = "my-own-secret-1"
 
 
-def utcnow():
-    return datetime.now(timezone.utc)
 
 
-def text(response):
-    return response.get_data(as_text=True)
 
 
-def visible(html):
-    html = re.sub(r"</?(?:a|b|code|em|small|span|strong)\b[^>]*>", "", html)
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
-
-
-def field_error(html, field):
-    match = re.search(rf'<small id="{field}-error" class="field-error">(.*?)</small>', html, re.S)
-    return visible(match.group(1)) if match else None
-
-
-def flashes(html):
-    return [visible(m) for m in re.findall(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', html, re.S)]
-
-
-def input_value(html, name):
-    tag = re.search(rf'<input\b[^>]*\bname="{name}"[^>]*>', html).group(0)
-    value = re.search(r'\bvalue="([^"]*)"', tag)
-    return unescape(value.group(1)) if value else ""
 
 
 def invite(email, *, actor, role=Role.learner, language="en", groups=()):

@@ -1,7 +1,7 @@
 """The staff pages for inviting people: the invite form (check, preview, send), "set an account",
 and the invitations list with resend, cancel, copy link and bulk actions (R1, R7-R9)."""
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from html import unescape
 from urllib.parse import urlsplit
 
@@ -16,6 +16,7 @@ from lms.notifications.models import OutboxEmail, OutboxStatus, UserNotice
 from lms.programs.models import SessionGroup
 from lms.tokens import token_from_nonce
 from tests.conftest import htmx_headers, login
+from tests.pages import field_error, flashes, text, utcnow, visible
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
@@ -23,30 +24,11 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # --- helpers ------------------------------------------------------------------------------
 
 
-def utcnow():
-    return datetime.now(timezone.utc)
 
 
-def text(response):
-    return response.get_data(as_text=True)
 
 
-INLINE_TAGS = r"</?(?:a|b|code|em|small|span|strong)\b[^>]*>"
 
-
-def visible(html):
-    """The text a person reads: tags dropped, entities decoded, whitespace collapsed."""
-    html = re.sub(INLINE_TAGS, "", html)
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
-
-
-def field_error(html, field):
-    match = re.search(rf'<small id="{field}-error" class="field-error">(.*?)</small>', html, re.S)
-    return visible(match.group(1)) if match else None
-
-
-def flashes(html):
-    return [visible(m) for m in re.findall(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', html, re.S)]
 
 
 def table_rows(html):

@@ -1,6 +1,6 @@
 """The outbox admin pages, each person's inbox (R1 notices, session invitations) and "My account"."""
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from html import unescape
 from urllib.parse import urlsplit
 
@@ -14,28 +14,12 @@ from lms.notifications.dispatcher import dispatch_due_emails
 from lms.notifications.models import OutboxEmail, OutboxStatus, UserNotice
 from lms.programs.models import Enrollment, EnrollmentStatus
 from tests.conftest import PASSWORD, htmx_headers, login
+from tests.pages import field_error, flashes, text, utcnow, visible
 
 
-def utcnow():
-    return datetime.now(timezone.utc)
 
 
-def text(response):
-    return response.get_data(as_text=True)
 
-
-def visible(html):
-    html = re.sub(r"</?(?:a|b|code|em|small|span|strong)\b[^>]*>", "", html)
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
-
-
-def field_error(html, field):
-    match = re.search(rf'<small id="{field}-error" class="field-error">(.*?)</small>', html, re.S)
-    return visible(match.group(1)) if match else None
-
-
-def flashes(html):
-    return [visible(m) for m in re.findall(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', html, re.S)]
 
 
 def outbox_rows(html):
