@@ -91,13 +91,15 @@ def _register_blueprints(app):
 
 
 def _register_errors(app):
+    from flask_babel import lazy_gettext as _l
+
     messages = {
-        400: ("Bad request", "The request could not be understood. Go back and try again."),
-        403: ("Not allowed", "Your account does not have access to this page."),
-        404: ("Not found", "There is nothing at this address. It may have been deleted."),
-        405: ("Not allowed", "This address does not accept that kind of request."),
-        413: ("Too large", "The upload is larger than the platform accepts."),
-        500: ("Something went wrong", "The error has been logged. Please try again."),
+        400: (_l("Bad request"), _l("The request could not be understood. Go back and try again.")),
+        403: (_l("Not allowed"), _l("Your account does not have access to this page.")),
+        404: (_l("Not found"), _l("There is nothing at this address. It may have been deleted.")),
+        405: (_l("Not allowed"), _l("This address does not accept that kind of request.")),
+        413: (_l("Too large"), _l("The upload is larger than the platform accepts.")),
+        500: (_l("Something went wrong"), _l("The error has been logged. Please try again.")),
     }
 
     def handler(code):
@@ -112,11 +114,11 @@ def _register_errors(app):
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        text = (
+        text = _l(
             "This form was not accepted because its security token is missing or has expired "
             "(for example after signing in elsewhere). Reload the page and submit it again."
         )
-        return render_template("errors/error.html", code=400, title="Form expired", text=text), 400
+        return render_template("errors/error.html", code=400, title=_l("Form expired"), text=text), 400
 
 
 def _register_template_helpers(app):

@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
@@ -9,11 +10,11 @@ ROLE_CHOICES = [(role.value, role.label) for role in Role]
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", [DataRequired(), Length(max=320)], render_kw={"autocomplete": "username"})
+    email = EmailField(_l("Email"), [DataRequired(), Length(max=320)], render_kw={"autocomplete": "username"})
     password = PasswordField(
-        "Password", [DataRequired(), Length(max=500)], render_kw={"autocomplete": "current-password"}
+        _l("Password"), [DataRequired(), Length(max=500)], render_kw={"autocomplete": "current-password"}
     )
-    remember = BooleanField("Keep me signed in on this device")
+    remember = BooleanField(_l("Keep me signed in on this device"))
 
 
 class UserForm(FlaskForm):
@@ -50,13 +51,17 @@ class UserFilterForm(FlaskForm):
 
 
 class AccountSettingsForm(FlaskForm):
-    language = SelectField("Language", choices=[])
+    language = SelectField(_l("Language"), choices=[])
 
 
 class PasswordChangeForm(FlaskForm):
-    current_password = PasswordField("Current password", [DataRequired(), Length(max=500)],
+    current_password = PasswordField(_l("Current password"), [DataRequired(), Length(max=500)],
                                      render_kw={"autocomplete": "current-password"})
-    new_password = PasswordField("New password", [DataRequired(), Length(min=8, max=500)],
-                                 description="At least 8 characters.", render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField("New password again", [DataRequired(), EqualTo("new_password", message="The two passwords are not the same.")],
-                            render_kw={"autocomplete": "new-password"})
+    new_password = PasswordField(_l("New password"), [DataRequired(), Length(min=8, max=500)],
+                                 description=_l("At least %(count)d characters.", count=8),
+                                 render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField(
+        _l("New password again"),
+        [DataRequired(), EqualTo("new_password", message=_l("The two passwords are not the same."))],
+        render_kw={"autocomplete": "new-password"},
+    )

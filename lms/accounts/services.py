@@ -3,6 +3,7 @@ from datetime import date
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -25,7 +26,7 @@ def normalize_email(raw: str) -> str:
     """A syntactically valid email, normalised and lower-cased; DomainError otherwise."""
     raw = (raw or "").strip()
     if not raw:
-        raise DomainError("Enter an email address.", field="email")
+        raise DomainError(_l("Enter an email address."), field="email")
     try:
         result = validate_email(raw, check_deliverability=False)
     except EmailNotValidError as exc:
@@ -64,7 +65,7 @@ def find_user_by_email(email: str) -> User | None:
 def hash_password(password: str) -> str:
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise DomainError(
-            f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",
+            _l("The password must be at least %(count)d characters long.", count=MIN_PASSWORD_LENGTH),
             field="password",
         )
     return generate_password_hash(password)
@@ -125,14 +126,14 @@ def authenticate(email: str, password: str, *, now) -> User:
     time, so the form does not tell whether an account exists.
     """
     user = find_user_by_email(email or "")
-    wrong = DomainError("Wrong email or password.")
+    wrong = DomainError(_l("Wrong email or password."))
     if user is None or not user.password_hash:
         check_password_hash(_DUMMY_HASH, password or "")
         raise wrong
     if not check_password_hash(user.password_hash, password or ""):
         raise wrong
     if user.status == UserStatus.deactivated:
-        raise DomainError("This account has been deactivated. Ask your administrator to reactivate it.")
+        raise DomainError(_l("This account has been deactivated. Ask your administrator to reactivate it."))
     if not user.is_active:
         raise wrong
     user.last_login_at = now
@@ -270,7 +271,7 @@ def user_search_query(q="", status=None, role=None, group_id=None):
 
 def change_password(user: User, *, current_password: str, new_password: str, now):
     if not user.password_hash or not check_password_hash(user.password_hash, current_password or ""):
-        raise DomainError("The current password is not right.", field="current_password")
+        raise DomainError(_l("The current password is not right."), field="current_password")
     try:
         user.password_hash = hash_password(new_password)
     except DomainError as error:

@@ -2,6 +2,8 @@
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
@@ -39,7 +41,7 @@ def login():
         else:
             db.session.commit()
             login_user(user, remember=form.remember.data)
-            flash(f"Welcome, {user.display_name}.", "success")
+            flash(_("Welcome, %(name)s.", name=user.display_name), "success")
             return redirect(_safe_next(request.args.get("next")) or url_for("accounts.home"), 303)
     status = 422 if form.errors or form.form_errors else 200
     return render_template("accounts/login.html", form=form), status
@@ -49,7 +51,7 @@ def login():
 def logout():
     """A signed-in person signs out (a POST, so another site cannot sign them out)."""
     logout_user()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(_safe_next(request.args.get("next")) or url_for("accounts.login"), 303)
 
 
@@ -98,7 +100,8 @@ def account():
         if settings.validate():
             set_language(current_user, settings.language.data, now=utcnow())
             db.session.commit()
-            flash("Your language is saved.", "success")
+            refresh()  # say it in the language just chosen
+            flash(_("Your language is saved."), "success")
             return redirect(url_for("accounts.account"), 303)
         status = 422
     if request.method == "POST" and "password-new_password" in request.form:
@@ -111,7 +114,7 @@ def account():
                 attach_error(password, error)
             else:
                 db.session.commit()
-                flash("Your password is changed.", "success")
+                flash(_("Your password is changed."), "success")
                 return redirect(url_for("accounts.account"), 303)
         status = 422
     return render_template("accounts/account.html", settings=settings, password=password), status

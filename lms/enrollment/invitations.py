@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select, update
 
 from lms.accounts.models import Role, User, UserStatus
@@ -333,9 +334,9 @@ def accept_invitation(invitation, *, first_name, last_name, password, now) -> Us
     password_hash = hash_password(password)
     first_name, last_name = first_name.strip(), last_name.strip()
     if not first_name or not last_name:
-        raise DomainError("Enter your first and last name.", field="first_name" if not first_name else "last_name")
+        raise DomainError(_l("Enter your first and last name."), field="first_name" if not first_name else "last_name")
     if invitation.user.status == UserStatus.deactivated:
-        raise DomainError("This account has been deactivated; ask your administrator.")
+        raise DomainError(_l("This account has been deactivated. Ask your administrator to reactivate it."))
     _claim(invitation, now, InvitationStatus.accepted)
     user = invitation.user
     user.first_name, user.last_name = first_name, last_name

@@ -1,4 +1,5 @@
 """Programs and sessions: reading what a person is part of (the cascade comes with issue 4)."""
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from lms.accounts.models import Role
@@ -51,6 +52,10 @@ def group_ids_of_trained_sessions(user) -> set[int]:
     )
 
 
+ANSWER_WORDS = {"accepted": _l("accepted"), "declined": _l("declined"), "cancelled": _l("cancelled"),
+                "invited": _l("invited")}
+
+
 def respond_to_enrollment(enrollment, *, user, accept: bool, now):
     """A learner accepts or declines a session invitation. Only their own, only once: the
     conditional update makes a double click or a second tab harmless."""
@@ -61,7 +66,7 @@ def respond_to_enrollment(enrollment, *, user, accept: bool, now):
     from lms.notifications.outbox import cancel_queued_emails
 
     if enrollment.user_id != user.id:
-        raise DomainError("This invitation is for someone else.")
+        raise DomainError(_l("This invitation is for someone else."))
     new_status = EnrollmentStatus.accepted if accept else EnrollmentStatus.declined
     changed = db.session.execute(
         update(Enrollment)
@@ -71,7 +76,8 @@ def respond_to_enrollment(enrollment, *, user, accept: bool, now):
     ).rowcount
     db.session.refresh(enrollment)
     if not changed:
-        raise DomainError(f"You already answered this invitation: {enrollment.status.value}.")
+        raise DomainError(_l("You already answered this invitation: %(answer)s.",
+                              answer=ANSWER_WORDS[enrollment.status.value]))
     if not accept:
         cancel_queued_emails(OutboxEmail.enrollment_id == enrollment.id, reason="session declined")
     return enrollment

@@ -1,5 +1,6 @@
 """A learner's own sessions: answering a session invitation from the inbox."""
 from flask import Blueprint, abort, flash, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from lms.clock import utcnow
@@ -26,8 +27,11 @@ def enrollment_answer(enrollment_id, answer):
         flash(error.message, "error")
     else:
         db.session.commit()
-        verb = "accepted" if answer == "accept" else "declined"
-        flash(f"You {verb} {enrollment.session.program.title}: {enrollment.session.name}.", "success")
+        session_name = f"{enrollment.session.program.title}: {enrollment.session.name}"
+        if answer == "accept":
+            flash(_("You accepted %(session)s.", session=session_name), "success")
+        else:
+            flash(_("You declined %(session)s.", session=session_name), "success")
     if wants_fragment(f"enrollment-{enrollment.id}"):
         return render_template("inbox/partials/_enrollment.html", enrollment=enrollment)
     return redirect_after_post(url_for("notifications.inbox"))
