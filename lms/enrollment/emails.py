@@ -5,6 +5,7 @@ from flask_babel import format_date, gettext
 from lms.enrollment.models import Invitation
 from lms.extensions import db
 from lms.notifications.render import email_kind
+from lms.programs.services import pending_sessions_of, session_lines
 from lms.tokens import token_from_nonce
 
 
@@ -20,6 +21,8 @@ def _invitation_context(email, links):
         "role": invitation.role.value,
         "group_names": email.context["group_names"] if "group_names" in email.context
         else _current_group_names(invitation.user_id),
+        "sessions": session_lines(getattr(email, "preview_sessions", None) if preview is not None
+                                  else pending_sessions_of(invitation.user_id)),
         "link": links("registration.invitation", token=token),
         "expires_on": format_date(invitation.expires_at, format="long"),
     }

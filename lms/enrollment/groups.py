@@ -9,6 +9,7 @@ from lms.db_utils import chunked, insert_ignoring_conflicts
 from lms.enrollment.models import Group, GroupMembership
 from lms.errors import DomainError, NotFound
 from lms.extensions import db
+from lms.programs.cascade import on_group_member_removed, on_group_members_added
 
 # No 0/O, 1/I/L: public ids are read aloud and retyped.
 PUBLIC_ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -116,6 +117,7 @@ def add_group_members(group: Group, user_ids, *, actor, now) -> int:
             ],
         )
         added += len(new_ids)
+        on_group_members_added(group.id, new_ids, now=now)  # R2: into the group's open sessions
     if added:
         record_event(actor, "group.members_added", "group", group.id, now=now, count=added)
     return added
@@ -128,6 +130,7 @@ def remove_group_member(group: Group, user: User, *, actor, now) -> bool:
         )
     ).rowcount
     if removed:
+        on_group_member_removed(group.id, user.id, now=now)  # R5
         record_event(actor, "group.member_removed", "group", group.id, now=now, user_id=user.id)
     return bool(removed)
 

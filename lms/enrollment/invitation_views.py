@@ -28,7 +28,7 @@ from lms.extensions import db
 from lms.forms import choices
 from lms.languages import language_name
 from lms.notifications.render import Links, render_email
-from lms.programs.services import group_ids_of_trained_sessions
+from lms.programs.services import group_ids_of_trained_sessions, open_sessions_of_groups
 from lms.tokens import token_from_nonce
 from lms.web import (
     attach_error,
@@ -136,8 +136,10 @@ def invite_preview():
         role=Role(form.role.data) if form.role.data in Role.__members__ else Role.learner,
         expires_at=expiry_for(now), user_id=None, token_nonce=None, language=language,
     )
+    chosen_ids = set(form.groups.data or []) & allowed
     email = SimpleNamespace(kind="invitation", language=language, recipient=first,
-                            context={"group_names": group_names}, preview_invitation=invitation)
+                            context={"group_names": group_names}, preview_invitation=invitation,
+                            preview_sessions=open_sessions_of_groups(chosen_ids, now=now))
     rendered = render_email(email)
     return render_template("invitations/partials/_preview.html", rendered=rendered, recipient=first)
 

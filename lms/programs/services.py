@@ -81,3 +81,66 @@ def respond_to_enrollment(enrollment, *, user, accept: bool, now):
     if not accept:
         cancel_queued_emails(OutboxEmail.enrollment_id == enrollment.id, reason="session declined")
     return enrollment
+
+
+def find_enrollment(token: str):
+    from lms.tokens import hash_token
+
+    if not token or len(token) > 200:
+        return None
+    return db.session.scalar(select(Enrollment).where(Enrollment.token_hash == hash_token(token)))
+
+
+def pending_platform_invitation(user):
+    """R4: someone new to the platform accepts the platform invitation before any session."""
+    from lms.accounts.models import UserStatus
+    from lms.enrollment.models import Invitation, InvitationStatus
+
+    if user.status != UserStatus.invited:
+        return None
+    return db.session.scalar(select(Invitation).where(Invitation.user_id == user.id,
+                                                      Invitation.status == InvitationStatus.pending))
+
+
+def registration_link(invitation):
+    from flask import url_for
+
+    from lms.tokens import token_from_nonce
+
+    if invitation is None:
+        return None
+    return url_for("registration.invitation", token=token_from_nonce(invitation.token_nonce))
+
+
+def session_lines(sessions):
+    """What an email says of each session: program, session name and dates."""
+    from flask_babel import format_datetime
+
+    return [
+        {"program": session.program.title, "name": session.name,
+         "starts": format_datetime(session.starts_at, "medium"),
+         "ends": format_datetime(session.ends_at, "medium") if session.ends_at else None}
+        for session in sorted(sessions, key=lambda session: session.starts_at)
+    ]
+
+
+def pending_sessions_of(user_id):
+    """The sessions a person is invited to and has not answered yet."""
+    return db.session.scalars(
+        select(ProgramSession).join(Enrollment, Enrollment.session_id == ProgramSession.id)
+        .where(Enrollment.user_id == user_id, Enrollment.status == EnrollmentStatus.invited)
+    ).all()
+
+
+def open_sessions_of_groups(group_ids, *, now):
+    """The ongoing and future sessions these groups are assigned to (the invite form's preview)."""
+    from sqlalchemy import or_
+
+    from lms.programs.models import SessionGroup
+
+    return db.session.scalars(
+        select(ProgramSession).join(SessionGroup, SessionGroup.session_id == ProgramSession.id)
+        .where(SessionGroup.group_id.in_(list(group_ids)), ProgramSession.archived_at.is_(None),
+               or_(ProgramSession.ends_at.is_(None), ProgramSession.ends_at > now))
+        .distinct()
+    ).all()

@@ -1,5 +1,5 @@
-"""A learner's own sessions: answering a session invitation from the inbox."""
-from flask import Blueprint, abort, flash, render_template, url_for
+"""A learner's own sessions: answering a session invitation from the inbox or the email link."""
+from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -7,7 +7,13 @@ from lms.clock import utcnow
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.programs.models import Enrollment
-from lms.programs.services import respond_to_enrollment
+from lms.i18n import use_language
+from lms.programs.services import (
+    find_enrollment,
+    pending_platform_invitation,
+    registration_link,
+    respond_to_enrollment,
+)
 from lms.web import get_or_404, redirect_after_post, wants_fragment
 
 bp = Blueprint("programs", __name__)
@@ -35,3 +41,31 @@ def enrollment_answer(enrollment_id, answer):
     if wants_fragment(f"enrollment-{enrollment.id}"):
         return render_template("inbox/partials/_enrollment.html", enrollment=enrollment)
     return redirect_after_post(url_for("notifications.inbox"))
+
+
+@bp.route("/session-invitation/<token>", methods=["GET", "POST"])
+def session_invitation(token):
+    """The link in a session invitation email: the session's dates, then Accept or Decline.
+
+    Opening the link changes nothing (mail scanners open links too); the answer is a POST.
+    Someone who has not created their account yet is sent to their platform invitation first.
+    """
+    enrollment = find_enrollment(token)
+    if enrollment is None:
+        return render_template("programs/session_invitation.html", enrollment=None), 404
+    user = enrollment.user
+    use_language(user.language)
+    invitation = pending_platform_invitation(user)
+    if request.method == "POST" and invitation is None:
+        answer = request.form.get("answer")
+        if answer not in ("accept", "decline"):
+            abort(400)
+        try:
+            respond_to_enrollment(enrollment, user=user, accept=answer == "accept", now=utcnow())
+        except DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+    return render_template("programs/session_invitation.html", enrollment=enrollment, invitation=invitation,
+                           registration_link=registration_link(invitation), token=token)

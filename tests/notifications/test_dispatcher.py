@@ -404,3 +404,22 @@ def test_two_dispatchers_on_postgresql_send_each_email_once(app, backend, smtp_s
     rows = outbox()
     assert {row.status for row in rows} == {OutboxStatus.sent}
     assert {row.attempts for row in rows} == {1}
+
+
+def test_an_invitation_lists_the_sessions_with_their_dates(app, smtp_server, admin, make_group, make_session, now):
+    from datetime import timedelta
+
+    from lms.programs.cascade import assign_group
+
+    group = make_group("Cohort 7")
+    session = make_session(starts_at=now + timedelta(days=10), name="Spring intake")
+    assign_group(session, group, actor=admin, now=now)
+    invite_people(["zoe@example.com"], actor=admin, now=now, group_ids=[group.id])
+    db.session.commit()
+
+    dispatch_due_emails(now=now)
+
+    (message,) = smtp_server.to("zoe@example.com")
+    body = message.get_body(("plain",)).get_content()
+    assert "You are invited to these training sessions:" in body
+    assert f"{session.program.title} — Spring intake: Mar 12, 2026" in body

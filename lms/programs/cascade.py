@@ -1,0 +1,201 @@
+"""Users, groups and sessions linked (DESIGN R2-R5), set-based (R11).
+
+An enrollment remembers where it came from: `is_direct` (a trainer added the learner) and one
+EnrollmentGroup row per group that brought it. It is cancelled when its last source goes while
+it is still pending; accepted enrollments stay (R5). A session's invitation email is due at
+its start, or now if it has started (R4); ended sessions are left alone (R2).
+"""
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
+
+from lms.accounts.models import User, UserStatus
+from lms.audit.services import record_event
+from lms.db_utils import chunked, insert_ignoring_conflicts
+from lms.errors import DomainError
+from lms.extensions import db
+from lms.notifications.models import OutboxEmail
+from lms.notifications.outbox import cancel_queued_emails, queue_emails
+from lms.programs.models import Enrollment, EnrollmentGroup, EnrollmentStatus, ProgramSession, SessionGroup
+from lms.tokens import new_token
+
+
+def email_due_at(session, now):
+    """R4: at the session's start if it is in the future, otherwise now."""
+    return session.starts_at if session.starts_at > now else now
+
+
+def has_ended(session, now):
+    return session.ends_at is not None and session.ends_at <= now
+
+
+def _open_sessions_of_group(group_id, now):
+    return db.session.scalars(
+        select(ProgramSession)
+        .join(SessionGroup, SessionGroup.session_id == ProgramSession.id)
+        .where(SessionGroup.group_id == group_id, ProgramSession.archived_at.is_(None),
+               or_(ProgramSession.ends_at.is_(None), ProgramSession.ends_at > now))
+    ).all()
+
+
+def enroll(session, user_ids, *, now, group_id=None, direct=False) -> list[int]:
+    """Put these users in the session's registration (ignoring deactivated accounts), recording
+    the source; newcomers (and cancelled ones coming back) are invited and their email queued
+    for R4's time. Returns the ids of the enrollments that became invited."""
+    invited_ids = []
+    for batch in chunked(sorted(set(user_ids))):
+        users = {user_id: (email, language) for user_id, email, language in db.session.execute(
+            select(User.id, User.email, User.language)
+            .where(User.id.in_(batch), User.status != UserStatus.deactivated))}
+        existing = dict(db.session.execute(
+            select(Enrollment.user_id, Enrollment.status)
+            .where(Enrollment.session_id == session.id, Enrollment.user_id.in_(list(users)))).all())
+        due = email_due_at(session, now)
+        fresh = [user_id for user_id in users if user_id not in existing]
+        insert_ignoring_conflicts(Enrollment, [
+            {"session_id": session.id, "user_id": user_id, "status": EnrollmentStatus.invited,
+             "is_direct": direct, "email_due_at": due, "created_at": now, "updated_at": now,
+             **dict(zip(("token_nonce", "token_hash"), _token_pair()))}
+            for user_id in fresh
+        ])
+        returning = [user_id for user_id, status in existing.items() if status == EnrollmentStatus.cancelled]
+        ids = dict(db.session.execute(
+            select(Enrollment.user_id, Enrollment.id)
+            .where(Enrollment.session_id == session.id, Enrollment.user_id.in_(list(users)))).all())
+        if returning:
+            db.session.execute(update(Enrollment), [
+                {"id": ids[user_id], "status": EnrollmentStatus.invited, "email_due_at": due,
+                 "email_sent_at": None, "responded_at": None, "updated_at": now,
+                 **dict(zip(("token_nonce", "token_hash"), _token_pair()))}
+                for user_id in returning
+            ])
+        if group_id is not None:
+            insert_ignoring_conflicts(EnrollmentGroup, [
+                {"enrollment_id": ids[user_id], "group_id": group_id} for user_id in ids])
+        if direct and ids:
+            db.session.execute(update(Enrollment).where(Enrollment.id.in_(list(ids.values())))
+                               .values(is_direct=True, updated_at=now))
+        newly_invited = fresh + returning
+        rows = db.session.execute(
+            select(Enrollment.id, Enrollment.user_id, Enrollment.token_hash)
+            .where(Enrollment.session_id == session.id, Enrollment.user_id.in_(newly_invited))).all()
+        queue_emails([
+            {"recipient": users[user_id][0], "user_id": user_id, "enrollment_id": enrollment_id,
+             "kind": "session_invitation", "language": users[user_id][1], "due_at": due,
+             "context": {"enrollment_id": enrollment_id},
+             "dedupe_key": f"session_invitation:{enrollment_id}:{token_hash[:16]}"}
+            for enrollment_id, user_id, token_hash in rows
+        ], now=now)
+        invited_ids += [enrollment_id for enrollment_id, _, _ in rows]
+    return invited_ids
+
+
+def _token_pair():
+    nonce, _, token_hash = new_token()
+    return nonce, token_hash
+
+
+def _cancel_sourceless(enrollment_ids, *, now, only_pending=True) -> int:
+    """Cancel the enrollments among these that no source keeps any more (R5)."""
+    cancelled = []
+    for batch in chunked(enrollment_ids):
+        query = select(Enrollment.id).where(
+            Enrollment.id.in_(batch), Enrollment.is_direct.is_(False),
+            ~exists().where(EnrollmentGroup.enrollment_id == Enrollment.id),
+            Enrollment.status != EnrollmentStatus.cancelled,
+        )
+        if only_pending:
+            query = query.where(Enrollment.status == EnrollmentStatus.invited)
+        cancelled += db.session.scalars(query).all()
+    for batch in chunked(cancelled):
+        db.session.execute(update(Enrollment).where(Enrollment.id.in_(batch))
+                           .values(status=EnrollmentStatus.cancelled, updated_at=now)
+                           .execution_options(synchronize_session=False))
+        cancel_queued_emails(OutboxEmail.enrollment_id.in_(batch), reason="no longer registered")
+    return len(cancelled)
+
+
+def on_group_members_added(group_id, user_ids, *, now) -> int:
+    """R2: new members are enrolled in every ongoing or future session of the group."""
+    return sum(len(enroll(session, user_ids, now=now, group_id=group_id))
+               for session in _open_sessions_of_group(group_id, now))
+
+
+def on_group_member_removed(group_id, user_id, *, now) -> int:
+    """R5: pending enrollments that only this group brought are cancelled."""
+    affected = db.session.scalars(
+        select(EnrollmentGroup.enrollment_id)
+        .join(Enrollment, Enrollment.id == EnrollmentGroup.enrollment_id)
+        .where(EnrollmentGroup.group_id == group_id, Enrollment.user_id == user_id)).all()
+    if not affected:
+        return 0
+    db.session.execute(delete(EnrollmentGroup).where(
+        EnrollmentGroup.group_id == group_id, EnrollmentGroup.enrollment_id.in_(affected)))
+    return _cancel_sourceless(affected, now=now)
+
+
+def assign_group(session, group, *, actor, now) -> int:
+    """R3: the group's current members are enrolled now; later members when they join."""
+    if has_ended(session, now):
+        raise DomainError("This session has ended; its registration can no longer change.")
+    insert_ignoring_conflicts(SessionGroup, [{"session_id": session.id, "group_id": group.id,
+                                              "added_by_id": actor.id if actor else None, "created_at": now}])
+    from lms.enrollment.models import GroupMembership
+
+    member_ids = db.session.scalars(select(GroupMembership.user_id).where(GroupMembership.group_id == group.id)).all()
+    invited = enroll(session, member_ids, now=now, group_id=group.id)
+    record_event(actor, "session.group_assigned", "session", session.id, now=now, group_id=group.id,
+                 invited=len(invited))
+    return len(invited)
+
+
+def pending_only_from_group(session, group) -> int:
+    """How many pending invitations removing this group would cancel (for the confirmation)."""
+    other = aliased(EnrollmentGroup)
+    other_source = exists().where(other.enrollment_id == Enrollment.id, other.group_id != group.id)
+    return db.session.scalar(
+        select(func.count()).select_from(Enrollment)
+        .join(EnrollmentGroup, and_(EnrollmentGroup.enrollment_id == Enrollment.id, EnrollmentGroup.group_id == group.id))
+        .where(Enrollment.session_id == session.id, Enrollment.status == EnrollmentStatus.invited,
+               Enrollment.is_direct.is_(False), ~other_source))
+
+
+def remove_group(session, group, *, actor, now) -> int:
+    """R5: the group leaves the registration; what only it brought and is pending is cancelled."""
+    db.session.execute(delete(SessionGroup).where(SessionGroup.session_id == session.id,
+                                                  SessionGroup.group_id == group.id))
+    affected = db.session.scalars(
+        select(EnrollmentGroup.enrollment_id)
+        .join(Enrollment, Enrollment.id == EnrollmentGroup.enrollment_id)
+        .where(EnrollmentGroup.group_id == group.id, Enrollment.session_id == session.id)).all()
+    for batch in chunked(affected):
+        db.session.execute(delete(EnrollmentGroup).where(EnrollmentGroup.group_id == group.id,
+                                                         EnrollmentGroup.enrollment_id.in_(batch)))
+    cancelled = _cancel_sourceless(affected, now=now)
+    record_event(actor, "session.group_removed", "session", session.id, now=now, group_id=group.id,
+                 cancelled=cancelled)
+    return cancelled
+
+
+def add_learner(session, user, *, actor, now) -> bool:
+    """A trainer adds one existing learner directly. Returns whether an invitation went out."""
+    if has_ended(session, now):
+        raise DomainError("This session has ended; its registration can no longer change.")
+    if user.status == UserStatus.deactivated:
+        raise DomainError(f"The account of {user.email} is deactivated.")
+    invited = enroll(session, [user.id], now=now, direct=True)
+    record_event(actor, "session.learner_added", "session", session.id, now=now, user_id=user.id)
+    return bool(invited)
+
+
+def remove_learner(session, user, *, actor, now) -> bool:
+    """A trainer removes a learner they added; one still brought by a group stays registered."""
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.session_id == session.id,
+                                                            Enrollment.user_id == user.id))
+    if enrollment is None:
+        return False
+    enrollment.is_direct = False
+    enrollment.updated_at = now
+    db.session.flush()
+    cancelled = _cancel_sourceless([enrollment.id], now=now, only_pending=False)
+    record_event(actor, "session.learner_removed", "session", session.id, now=now, user_id=user.id)
+    return bool(cancelled)

@@ -1,0 +1,25 @@
+"""The session invitation email (R4: due at the session's start)."""
+from flask_babel import format_datetime, gettext
+
+from lms.extensions import db
+from lms.notifications.render import email_kind
+from lms.programs.models import Enrollment
+from lms.tokens import token_from_nonce
+
+
+@email_kind("session_invitation")
+def session_invitation_email(email, links):
+    enrollment = db.session.get(Enrollment, email.context["enrollment_id"])
+    session = enrollment.session
+    token = token_from_nonce(enrollment.token_nonce)
+    return {
+        "program_title": session.program.title,
+        "program_description": session.program.description,
+        "session_name": session.name,
+        "starts": format_datetime(session.starts_at, "long"),
+        "ends": format_datetime(session.ends_at, "long") if session.ends_at else None,
+        "trainer_names": [trainer.display_name for trainer in session.trainers],
+        "link": links("programs.session_invitation", token=token),
+        "subject": gettext("Invitation: %(program)s, %(session)s", program=session.program.title,
+                           session=session.name),
+    }
