@@ -79,9 +79,11 @@ def run_service(as_json, action):
 def _register():
     from lms.accounts.cli import register as register_accounts
     from lms.enrollment.cli import register as register_enrollment
+    from lms.programs.cli import register as register_programs
 
     register_accounts(lms_cli)
     register_enrollment(lms_cli)
+    register_programs(lms_cli)
 
     @lms_cli.command("run-due")
     @click.option("--at", "at", help="Run what is due at this ISO date-time (default: now).")

@@ -28,6 +28,11 @@ def has_ended(session, now):
     return session.ends_at is not None and session.ends_at <= now
 
 
+def _refuse_if_ended(session, now):
+    if has_ended(session, now):
+        raise DomainError("This session has ended; its registration can no longer change.")
+
+
 def _open_sessions_of_group(group_id, now):
     return db.session.scalars(
         select(ProgramSession)
@@ -125,8 +130,10 @@ def on_group_member_removed(group_id, user_id, *, now) -> int:
     affected = db.session.scalars(
         select(EnrollmentGroup.enrollment_id)
         .join(Enrollment, Enrollment.id == EnrollmentGroup.enrollment_id)
-        .where(EnrollmentGroup.group_id == group_id, Enrollment.user_id == user_id)).all()
-    if not affected:
+        .join(ProgramSession, ProgramSession.id == Enrollment.session_id)
+        .where(EnrollmentGroup.group_id == group_id, Enrollment.user_id == user_id,
+               or_(ProgramSession.ends_at.is_(None), ProgramSession.ends_at > now))).all()
+    if not affected:  # ended sessions are left alone (R2)
         return 0
     db.session.execute(delete(EnrollmentGroup).where(
         EnrollmentGroup.group_id == group_id, EnrollmentGroup.enrollment_id.in_(affected)))
@@ -135,8 +142,7 @@ def on_group_member_removed(group_id, user_id, *, now) -> int:
 
 def assign_group(session, group, *, actor, now) -> int:
     """R3: the group's current members are enrolled now; later members when they join."""
-    if has_ended(session, now):
-        raise DomainError("This session has ended; its registration can no longer change.")
+    _refuse_if_ended(session, now)
     insert_ignoring_conflicts(SessionGroup, [{"session_id": session.id, "group_id": group.id,
                                               "added_by_id": actor.id if actor else None, "created_at": now}])
     from lms.enrollment.models import GroupMembership
@@ -161,6 +167,7 @@ def pending_only_from_group(session, group) -> int:
 
 def remove_group(session, group, *, actor, now) -> int:
     """R5: the group leaves the registration; what only it brought and is pending is cancelled."""
+    _refuse_if_ended(session, now)
     db.session.execute(delete(SessionGroup).where(SessionGroup.session_id == session.id,
                                                   SessionGroup.group_id == group.id))
     affected = db.session.scalars(
@@ -178,8 +185,7 @@ def remove_group(session, group, *, actor, now) -> int:
 
 def add_learner(session, user, *, actor, now) -> bool:
     """A trainer adds one existing learner directly. Returns whether an invitation went out."""
-    if has_ended(session, now):
-        raise DomainError("This session has ended; its registration can no longer change.")
+    _refuse_if_ended(session, now)
     if user.status == UserStatus.deactivated:
         raise DomainError(f"The account of {user.email} is deactivated.")
     invited = enroll(session, [user.id], now=now, direct=True)
@@ -189,6 +195,7 @@ def add_learner(session, user, *, actor, now) -> bool:
 
 def remove_learner(session, user, *, actor, now) -> bool:
     """A trainer removes a learner they added; one still brought by a group stays registered."""
+    _refuse_if_ended(session, now)
     enrollment = db.session.scalar(select(Enrollment).where(Enrollment.session_id == session.id,
                                                             Enrollment.user_id == user.id))
     if enrollment is None:

@@ -75,6 +75,8 @@ def respond_to_enrollment(enrollment, *, user, accept: bool, now):
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.refresh(enrollment)
+    if not changed and enrollment.status == EnrollmentStatus.cancelled:
+        raise DomainError(_l("This invitation was withdrawn: you are no longer registered for this session."))
     if not changed:
         raise DomainError(_l("You already answered this invitation: %(answer)s.",
                               answer=ANSWER_WORDS[enrollment.status.value]))
@@ -144,3 +146,87 @@ def open_sessions_of_groups(group_ids, *, now):
                or_(ProgramSession.ends_at.is_(None), ProgramSession.ends_at > now))
         .distinct()
     ).all()
+
+
+def create_program(title, *, owner, now, description=""):
+    from lms.audit.services import record_event
+    from lms.errors import DomainError
+
+    title = " ".join((title or "").split())
+    if not title:
+        raise DomainError("Enter a title.", field="title")
+    program = Program(title=title[:200], description=(description or "").strip(),
+                      owner_id=owner.id if owner else None, created_at=now)
+    db.session.add(program)
+    db.session.flush()
+    record_event(owner, "program.created", "program", program.id, now=now, title=program.title)
+    return program
+
+
+def create_session(program, *, name, starts_at, ends_at=None, trainers=(), actor, now):
+    from lms.audit.services import record_event
+    from lms.errors import DomainError
+
+    name = " ".join((name or "").split())
+    if not name:
+        raise DomainError("Enter a session name.", field="name")
+    if starts_at.tzinfo is None:
+        raise DomainError("The start needs a time zone.", field="starts_at")
+    if ends_at is not None and ends_at < starts_at:
+        raise DomainError("The session cannot end before it starts.", field="ends_at")
+    session = ProgramSession(program=program, name=name[:200], starts_at=starts_at, ends_at=ends_at,
+                             created_at=now)
+    session.trainers = list(trainers)
+    db.session.add(session)
+    db.session.flush()
+    record_event(actor, "session.created", "session", session.id, now=now, program_id=program.id)
+    return session
+
+
+def find_program(reference):
+    from lms.errors import NotFound
+
+    reference = str(reference).strip()
+    program = db.session.get(Program, int(reference)) if reference.isdigit() else None
+    program = program or db.session.scalar(select(Program).where(Program.title == reference))
+    if program is None:
+        raise NotFound(f"No program with the id or title {reference!r}.")
+    return program
+
+
+def find_session(reference):
+    from lms.errors import NotFound
+
+    reference = str(reference).strip()
+    session = db.session.get(ProgramSession, int(reference)) if reference.isdigit() else None
+    if session is None:
+        raise NotFound(f"No session with the id {reference!r}.")
+    return session
+
+
+def session_roster(session):
+    """The session's registration: one row per learner with status, sources and email times."""
+    from lms.accounts.models import User
+    from lms.enrollment.models import Group
+    from lms.programs.models import EnrollmentGroup
+
+    rows = db.session.execute(
+        select(Enrollment, User.email, User.first_name, User.last_name)
+        .join(User, User.id == Enrollment.user_id)
+        .where(Enrollment.session_id == session.id)
+        .order_by(User.email)
+    ).all()
+    sources = {}
+    for enrollment_id, name in db.session.execute(
+        select(EnrollmentGroup.enrollment_id, Group.name)
+        .join(Group, Group.id == EnrollmentGroup.group_id)
+        .join(Enrollment, Enrollment.id == EnrollmentGroup.enrollment_id)
+        .where(Enrollment.session_id == session.id)
+        .order_by(Group.name_key)
+    ):
+        sources.setdefault(enrollment_id, []).append(name)
+    return [
+        {"enrollment": enrollment, "email": email, "name": " ".join(p for p in (first, last) if p),
+         "sources": (["direct"] if enrollment.is_direct else []) + sources.get(enrollment.id, [])}
+        for enrollment, email, first, last in rows
+    ]

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from lms.clock import utcnow
 from lms.errors import DomainError
 from lms.extensions import db
-from lms.programs.models import Enrollment
+from lms.programs.models import Enrollment, EnrollmentStatus
 from lms.i18n import use_language
 from lms.programs.services import (
     find_enrollment,
@@ -64,7 +64,8 @@ def session_invitation(token):
             respond_to_enrollment(enrollment, user=user, accept=answer == "accept", now=utcnow())
         except DomainError as error:
             db.session.rollback()
-            flash(error.message, "error")
+            if enrollment.status != EnrollmentStatus.cancelled:  # the page itself says withdrawn
+                flash(error.message, "error")
         else:
             db.session.commit()
     return render_template("programs/session_invitation.html", enrollment=enrollment, invitation=invitation,

@@ -407,8 +407,6 @@ def test_two_dispatchers_on_postgresql_send_each_email_once(app, backend, smtp_s
 
 
 def test_an_invitation_lists_the_sessions_with_their_dates(app, smtp_server, admin, make_group, make_session, now):
-    from datetime import timedelta
-
     from lms.programs.cascade import assign_group
 
     group = make_group("Cohort 7")

@@ -1,0 +1,150 @@
+"""The link in a session invitation email: /session-invitation/<token> (R4, the learner's side).
+
+Views use the real clock, so sessions are placed relative to it.
+"""
+from datetime import timedelta, timezone
+
+import pytest
+from babel.dates import format_datetime
+from sqlalchemy import select
+
+from lms.accounts.models import User, UserStatus
+from lms.enrollment.invitations import invite_people
+from lms.enrollment.models import Invitation, InvitationStatus
+from lms.extensions import db
+from lms.notifications.models import OutboxEmail, OutboxStatus
+from lms.programs.cascade import add_learner, assign_group, remove_learner
+from lms.programs.models import Enrollment, EnrollmentStatus
+from lms.tokens import token_from_nonce
+from tests.pages import flashes, text, utcnow, visible
+
+
+def fresh(enrollment_id):
+    db.session.expire_all()
+    return db.session.get(Enrollment, enrollment_id)
+
+
+def link(enrollment):
+    return f"/session-invitation/{token_from_nonce(enrollment.token_nonce)}"
+
+
+def long_date(moment, language):
+    return format_datetime(moment, "long", tzinfo=timezone.utc, locale=language)
+
+
+@pytest.fixture
+def invited(make_user, make_session):
+    """A French-speaking learner invited directly to a session starting in five days."""
+    learner = make_user("camille@example.com", language="fr", first_name="Camille")
+    starts = utcnow().replace(microsecond=0) + timedelta(days=5)
+    session = make_session(starts_at=starts, ends_at=starts + timedelta(days=2), name="Atelier printemps")
+    add_learner(session, learner, actor=None, now=utcnow())
+    db.session.commit()
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.user_id == learner.id))
+    return enrollment
+
+
+def test_the_page_shows_the_program_session_and_dates_in_the_learners_language(client, invited):
+    session = invited.session
+    response = client.get(link(invited))
+
+    assert response.status_code == 200
+    page = visible(text(response))
+    assert session.program.title in page and "Atelier printemps" in page
+    assert long_date(session.starts_at, "fr") in page and long_date(session.ends_at, "fr") in page
+    assert "Accepter" in page and "Refuser" in page
+
+
+def test_opening_the_link_changes_nothing(client, invited):
+    client.get(link(invited))
+    client.get(link(invited))
+
+    enrollment = fresh(invited.id)
+    assert enrollment.status == EnrollmentStatus.invited and enrollment.responded_at is None
+
+
+def test_accepting_from_the_link_records_it_and_says_so(client, invited):
+    response = client.post(link(invited), data={"answer": "accept"})
+
+    assert response.status_code == 200
+    assert "Vous avez accepté cette session" in visible(text(response))
+    assert fresh(invited.id).status == EnrollmentStatus.accepted
+    assert "Vous avez accepté cette session" in visible(text(client.get(link(invited))))
+
+
+def test_declining_from_the_link_records_it_and_says_so(client, invited):
+    response = client.post(link(invited), data={"answer": "decline"})
+
+    assert response.status_code == 200
+    assert "Vous avez refusé cette session" in visible(text(response))
+    assert fresh(invited.id).status == EnrollmentStatus.declined
+
+
+def test_answering_twice_keeps_the_first_answer_and_says_it_was_already_given(client, invited):
+    client.post(link(invited), data={"answer": "accept"})
+
+    response = client.post(link(invited), data={"answer": "decline"})
+
+    assert response.status_code == 200
+    assert any("Vous avez déjà répondu à cette invitation" in message for message in flashes(text(response)))
+    assert "Vous avez accepté cette session" in visible(text(response))
+    assert fresh(invited.id).status == EnrollmentStatus.accepted
+
+
+def test_an_unknown_token_gives_a_not_found_page_that_explains(client, invited):
+    response = client.get("/session-invitation/not-a-real-token")
+
+    assert response.status_code == 404
+    assert "This invitation link is not valid" in visible(text(response))
+
+
+def test_a_withdrawn_invitation_says_so_and_cannot_be_accepted(client, invited):
+    remove_learner(invited.session, invited.user, actor=None, now=utcnow())
+    db.session.commit()
+
+    response = client.post(link(invited), data={"answer": "accept"})
+
+    assert "Cette invitation a été retirée" in visible(text(response))
+    assert "Accepter" not in visible(text(response))
+    assert fresh(invited.id).status == EnrollmentStatus.cancelled
+
+
+def test_answering_a_withdrawn_invitation_does_not_claim_the_learner_already_answered(client, invited):
+    remove_learner(invited.session, invited.user, actor=None, now=utcnow())
+    db.session.commit()
+
+    response = client.post(link(invited), data={"answer": "accept"})
+
+    assert not any("Vous avez déjà répondu" in message for message in flashes(text(response)))
+
+
+def test_a_forged_answer_without_csrf_token_is_refused(client, invited):
+    response = client.post(link(invited), data={"answer": "accept"}, csrf=False)
+
+    assert response.status_code == 400
+    assert fresh(invited.id).status == EnrollmentStatus.invited
+
+
+def test_someone_without_an_account_is_sent_to_their_platform_invitation_first(
+        client, make_group, make_session):
+    group = make_group("Nouveaux")
+    session = make_session(starts_at=utcnow() + timedelta(days=3), name="Accueil")
+    assign_group(session, group, actor=None, now=utcnow())
+    invite_people(["nouveau@example.com"], actor=None, now=utcnow(), group_ids=[group.id], language="fr")
+    db.session.commit()
+    user = db.session.scalar(select(User).where(User.email == "nouveau@example.com"))
+    invitation = db.session.scalar(select(Invitation).where(Invitation.user_id == user.id))
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.user_id == user.id))
+    assert user.status == UserStatus.invited and invitation.status == InvitationStatus.pending
+
+    page = text(client.get(link(enrollment)))
+    assert "Créez d'abord votre compte" in visible(page)
+    assert f'href="/invitation/{token_from_nonce(invitation.token_nonce)}"' in page
+    assert "Accepter" not in visible(page)
+
+    response = client.post(link(enrollment), data={"answer": "accept"})
+    assert "Créez d'abord votre compte" in visible(text(response))
+    assert fresh(enrollment.id).status == EnrollmentStatus.invited
+    db.session.expire_all()
+    assert db.session.scalar(select(OutboxEmail.status).where(OutboxEmail.enrollment_id == enrollment.id)) \
+        == OutboxStatus.queued
