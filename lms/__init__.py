@@ -79,6 +79,7 @@ def _register_blueprints(app):
     from lms.enrollment.invitation_views import bp as invitations_bp
     from lms.enrollment.views import bp as groups_bp
     from lms.notifications.views import bp as notifications_bp
+    from lms.programs.manage import bp as sessions_bp
     from lms.programs.views import bp as programs_bp
 
     app.register_blueprint(accounts_bp)
@@ -88,6 +89,7 @@ def _register_blueprints(app):
     app.register_blueprint(invitations_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(programs_bp)
+    app.register_blueprint(sessions_bp)
 
 
 def _register_errors(app):

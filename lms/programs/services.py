@@ -230,3 +230,102 @@ def session_roster(session):
          "sources": (["direct"] if enrollment.is_direct else []) + sources.get(enrollment.id, [])}
         for enrollment, email, first, last in rows
     ]
+
+
+def can_manage_program(user, program) -> bool:
+    """Admins manage every program; managers the programs they own or train a session of."""
+    if user.role == Role.admin:
+        return True
+    if user.role != Role.manager:
+        return False
+    if program.owner_id == user.id:
+        return True
+    return db.session.scalar(
+        select(SessionTrainer.user_id).join(ProgramSession, ProgramSession.id == SessionTrainer.session_id)
+        .where(ProgramSession.program_id == program.id, SessionTrainer.user_id == user.id).limit(1)
+    ) is not None
+
+
+def programs_for(user):
+    """The programs a person manages, newest first."""
+    query = select(Program).where(Program.archived_at.is_(None)).order_by(Program.created_at.desc(), Program.id.desc())
+    if user.role != Role.admin:
+        trained = select(ProgramSession.program_id).join(SessionTrainer, SessionTrainer.session_id == ProgramSession.id) \
+            .where(SessionTrainer.user_id == user.id)
+        from sqlalchemy import or_
+
+        query = query.where(or_(Program.owner_id == user.id, Program.id.in_(trained)))
+    return db.session.scalars(query).all()
+
+
+def status_counts(session_ids) -> dict[int, dict[str, int]]:
+    """{session id: {status: count}} for the program page, in one query."""
+    from sqlalchemy import func
+
+    counts: dict[int, dict[str, int]] = {session_id: {} for session_id in session_ids}
+    for session_id, status, count in db.session.execute(
+        select(Enrollment.session_id, Enrollment.status, func.count())
+        .where(Enrollment.session_id.in_(list(session_ids)))
+        .group_by(Enrollment.session_id, Enrollment.status)
+    ):
+        counts[session_id][status.value] = count
+    return counts
+
+
+def update_program(program, *, title, description, actor, now):
+    from lms.audit.services import record_event
+    from lms.errors import DomainError
+
+    title = " ".join((title or "").split())
+    if not title:
+        raise DomainError("Enter a title.", field="title")
+    program.title, program.description = title[:200], (description or "").strip()
+    record_event(actor, "program.updated", "program", program.id, now=now)
+
+
+def archive_program(program, *, actor, now):
+    from lms.audit.services import record_event
+
+    program.archived_at = now
+    record_event(actor, "program.archived", "program", program.id, now=now)
+
+
+def staff_choices():
+    """Who can train a session: managers and admins."""
+    from lms.accounts.models import User, UserStatus
+
+    return db.session.scalars(
+        select(User).where(User.role.in_([Role.manager, Role.admin]), User.status == UserStatus.active)
+        .order_by(User.last_name, User.first_name)
+    ).all()
+
+
+def update_session(session, *, name, starts_at, ends_at, trainers, actor, now):
+    """Edit a session; moving its start moves the unsent invitation emails with it (R4)."""
+    from sqlalchemy import update
+
+    from lms.audit.services import record_event
+    from lms.errors import DomainError
+    from lms.notifications.models import OutboxEmail, OutboxStatus
+    from lms.programs.cascade import email_due_at
+
+    name = " ".join((name or "").split())
+    if not name:
+        raise DomainError("Enter a session name.", field="name")
+    if ends_at is not None and ends_at < starts_at:
+        raise DomainError("The session cannot end before it starts.", field="ends_at")
+    moved = starts_at != session.starts_at
+    session.name, session.starts_at, session.ends_at = name[:200], starts_at, ends_at
+    session.trainers = list(trainers)
+    db.session.flush()
+    if moved:
+        due = email_due_at(session, now)
+        unsent = select(Enrollment.id).where(Enrollment.session_id == session.id,
+                                             Enrollment.status == EnrollmentStatus.invited,
+                                             Enrollment.email_sent_at.is_(None))
+        db.session.execute(update(Enrollment).where(Enrollment.id.in_(unsent)).values(email_due_at=due)
+                           .execution_options(synchronize_session=False))
+        db.session.execute(update(OutboxEmail).where(OutboxEmail.enrollment_id.in_(unsent),
+                                                     OutboxEmail.status == OutboxStatus.queued)
+                           .values(due_at=due, next_attempt_at=due))
+    record_event(actor, "session.updated", "session", session.id, now=now, moved=moved)

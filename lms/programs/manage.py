@@ -1,0 +1,325 @@
+"""Programs and sessions for trainers and admins: build sessions, fill their registration.
+
+Managers manage the programs they own or train in; admins manage all.
+"""
+from datetime import datetime, timezone
+
+from flask import Blueprint, abort, flash, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from lms.accounts.models import Role, User, UserStatus
+from lms.accounts.services import user_search_query
+from lms.clock import platform_timezone, utcnow
+from lms.enrollment.groups import groups_with_counts
+from lms.enrollment.invitations import invite_people, parse_email_list
+from lms.enrollment.models import Group
+from lms.errors import DomainError
+from lms.extensions import db
+from lms.forms import choices
+from lms.programs import cascade
+from lms.programs.forms import AddEmailsForm, AddGroupForm, AddLearnerForm, ProgramForm, SessionForm
+from lms.programs.models import EnrollmentStatus, Program, ProgramSession, SessionGroup
+from lms.programs.services import (
+    archive_program,
+    can_manage_program,
+    create_program,
+    create_session,
+    programs_for,
+    session_roster,
+    staff_choices,
+    status_counts,
+    update_program,
+    update_session,
+)
+from lms.web import attach_error, get_or_404, redirect_after_post, render, roles_required, wants_fragment
+
+bp = Blueprint("sessions", __name__)
+
+CANDIDATES_SHOWN = 10
+
+
+@bp.before_request
+@roles_required(Role.admin, Role.manager)
+def require_staff():
+    pass
+
+
+def _program(program_id):
+    program = get_or_404(Program, program_id)
+    if not can_manage_program(current_user, program):
+        abort(403)
+    return program
+
+
+def _session(session_id):
+    session = get_or_404(ProgramSession, session_id)
+    if not can_manage_program(current_user, session.program):
+        abort(403)
+    return session
+
+
+def _to_utc(local):
+    """A datetime-local value, read in the platform's time zone."""
+    return local.replace(tzinfo=platform_timezone()).astimezone(timezone.utc) if local else None
+
+
+def _to_local(instant):
+    return instant.astimezone(platform_timezone()).replace(tzinfo=None) if instant else None
+
+
+@bp.route("/programs", methods=["GET", "POST"])
+def program_list():
+    """A trainer sees their programs and creates one."""
+    form = ProgramForm()
+    if form.validate_on_submit():
+        try:
+            program = create_program(form.title.data, description=form.description.data, owner=current_user, now=utcnow())
+        except DomainError as error:
+            db.session.rollback()
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Program {program.title!r} created. Add its sessions below.", "success")
+            return redirect_after_post(url_for("sessions.program_detail", program_id=program.id))
+    status = 422 if form.errors else 200
+    return render_template("programs/list.html", form=form, programs=programs_for(current_user)), status
+
+
+def _session_form(session=None, formdata=None):
+    form = SessionForm(formdata=formdata)
+    form.trainers.choices = choices((user.id, user.display_name) for user in staff_choices())
+    if formdata is None and session is not None:
+        form.name.data = session.name
+        form.starts_at.data, form.ends_at.data = _to_local(session.starts_at), _to_local(session.ends_at)
+        form.trainers.data = [trainer.id for trainer in session.trainers]
+    elif formdata is None:
+        form.trainers.data = [current_user.id]
+    return form
+
+
+def _trainers(ids):
+    return db.session.scalars(select(User).where(User.id.in_(ids or []))).all()
+
+
+@bp.route("/programs/<int:program_id>", methods=["GET", "POST"])
+def program_detail(program_id):
+    """A trainer edits a program and adds its sessions; each session shows its state and answers."""
+    program = _program(program_id)
+    form = ProgramForm(obj=program)
+    session_form = _session_form(formdata=request.form if request.form.get("form") == "session" else None)
+    status, now = 200, utcnow()
+    if request.method == "POST" and request.form.get("form") == "session":
+        if session_form.validate():
+            try:
+                session = create_session(program, name=session_form.name.data, starts_at=_to_utc(session_form.starts_at.data),
+                                         ends_at=_to_utc(session_form.ends_at.data),
+                                         trainers=_trainers(session_form.trainers.data), actor=current_user, now=now)
+            except DomainError as error:
+                db.session.rollback()
+                attach_error(session_form, error)
+            else:
+                db.session.commit()
+                flash(f"Session {session.name!r} added.", "success")
+                return redirect_after_post(url_for("sessions.session_detail", session_id=session.id))
+        status = 422
+    elif request.method == "POST" and form.validate_on_submit():
+        try:
+            update_program(program, title=form.title.data, description=form.description.data, actor=current_user, now=now)
+        except DomainError as error:
+            db.session.rollback()
+            attach_error(form, error)
+            status = 422
+        else:
+            db.session.commit()
+            flash("Program saved.", "success")
+            return redirect_after_post(url_for("sessions.program_detail", program_id=program.id))
+    elif request.method == "POST":
+        status = 422
+    sessions = [s for s in program.sessions if s.archived_at is None]
+    return render_template("programs/detail.html", program=program, form=form, session_form=session_form,
+                           sessions=sessions, counts=status_counts([s.id for s in sessions]), now=now), status
+
+
+@bp.route("/programs/<int:program_id>/archive", methods=["POST"])
+def program_archive(program_id):
+    """A trainer archives a program: it leaves the lists; its history stays."""
+    program = _program(program_id)
+    archive_program(program, actor=current_user, now=utcnow())
+    db.session.commit()
+    flash(f"Program {program.title!r} archived.", "success")
+    return redirect_after_post(url_for("sessions.program_list"))
+
+
+def _registration_context(session, status_filter=None):
+    rows = session_roster(session)
+    counts = {status.value: 0 for status in EnrollmentStatus}
+    for row in rows:
+        counts[row["enrollment"].status.value] += 1
+    if status_filter in counts:
+        rows = [row for row in rows if row["enrollment"].status.value == status_filter]
+    assigned = db.session.scalars(
+        select(Group).join(SessionGroup, SessionGroup.group_id == Group.id)
+        .where(SessionGroup.session_id == session.id).order_by(Group.name_key)).all()
+    assigned_ids = {group.id for group in assigned}
+    group_form = AddGroupForm(prefix="group")
+    group_form.group_id.choices = choices((group.id, f"{group.name} ({members})")
+                                          for group, members, _ in groups_with_counts() if group.id not in assigned_ids)
+    return {"session": session, "rows": rows, "counts": counts, "status_filter": status_filter or "",
+            "assigned": assigned, "group_form": group_form, "emails_form": AddEmailsForm(prefix="emails"),
+            "ended": cascade.has_ended(session, utcnow()), "now": utcnow()}
+
+
+@bp.route("/sessions/<int:session_id>", methods=["GET", "POST"])
+def session_detail(session_id):
+    """A trainer reads and fills a session's registration: groups, learners, new emails."""
+    session = _session(session_id)
+    form = _session_form(session, request.form if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        if form.validate():
+            try:
+                update_session(session, name=form.name.data, starts_at=_to_utc(form.starts_at.data),
+                               ends_at=_to_utc(form.ends_at.data), trainers=_trainers(form.trainers.data),
+                               actor=current_user, now=utcnow())
+            except DomainError as error:
+                db.session.rollback()
+                attach_error(form, error)
+            else:
+                db.session.commit()
+                flash("Session saved.", "success")
+                return redirect_after_post(url_for("sessions.session_detail", session_id=session.id))
+        status = 422
+    context = _registration_context(session, request.args.get("status"))
+    return render("programs/session.html", "programs/partials/_registration.html", ["registration"],
+                  status=status, form=form, **context)
+
+
+def _registration_response(session):
+    if wants_fragment("registration"):
+        return render_template("programs/partials/_registration.html", **_registration_context(session))
+    return redirect_after_post(url_for("sessions.session_detail", session_id=session.id))
+
+
+@bp.route("/sessions/<int:session_id>/groups", methods=["POST"])
+def session_add_group(session_id):
+    """+Group: every member is invited now, and members who join later when they join (R3)."""
+    session = _session(session_id)
+    form = AddGroupForm(prefix="group")
+    form.group_id.choices = choices((group.id, group.name) for group, _, _ in groups_with_counts())
+    if not form.validate_on_submit():
+        flash("Choose a group to add.", "error")
+        return _registration_response(session)
+    group = get_or_404(Group, form.group_id.data)
+    try:
+        invited = cascade.assign_group(session, group, actor=current_user, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"{group.name} added: {invited} learner{'s' if invited != 1 else ''} invited.", "success")
+    return _registration_response(session)
+
+
+@bp.route("/sessions/<int:session_id>/groups/<int:group_id>/remove", methods=["GET", "POST"])
+def session_remove_group(session_id, group_id):
+    """Remove a group: first say how many pending invitations it cancels, then do it (R5)."""
+    session = _session(session_id)
+    group = get_or_404(Group, group_id)
+    if request.method == "GET":
+        return render("programs/confirm_remove_group.html", "programs/partials/_confirm_remove_group.html",
+                      [f"group-{group.id}"], session=session, group=group,
+                      cancels=cascade.pending_only_from_group(session, group))
+    try:
+        cancelled = cascade.remove_group(session, group, actor=current_user, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"{group.name} removed; {cancelled} pending invitation{'s' if cancelled != 1 else ''} cancelled.", "success")
+    return _registration_response(session)
+
+
+@bp.route("/sessions/<int:session_id>/learners/search")
+def session_learner_search(session_id):
+    """+Learner: search existing people as you type."""
+    session = _session(session_id)
+    q = request.args.get("q", "").strip()[:200]
+    users = []
+    if q:
+        registered = {row["enrollment"].user_id for row in session_roster(session)
+                      if row["enrollment"].status != EnrollmentStatus.cancelled}
+        query = user_search_query(q).where(User.status != UserStatus.deactivated)
+        users = [user for user in db.session.scalars(query.limit(CANDIDATES_SHOWN + len(registered)))
+                 if user.id not in registered][:CANDIDATES_SHOWN]
+    return render_template("programs/partials/_learner_candidates.html", session=session, users=users, q=q)
+
+
+@bp.route("/sessions/<int:session_id>/learners", methods=["POST"])
+def session_add_learner(session_id):
+    """Add one existing learner to the session."""
+    session = _session(session_id)
+    form = AddLearnerForm()
+    if not form.validate_on_submit():
+        abort(400)
+    user = get_or_404(User, form.user_id.data)
+    try:
+        invited = cascade.add_learner(session, user, actor=current_user, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"{user.display_name} {'invited' if invited else 'was already registered'}.", "success")
+    return _registration_response(session)
+
+
+@bp.route("/sessions/<int:session_id>/learners/<int:user_id>/remove", methods=["POST"])
+def session_remove_learner(session_id, user_id):
+    """Remove a learner added directly (one a group brings stays, through the group)."""
+    session = _session(session_id)
+    user = get_or_404(User, user_id)
+    try:
+        cancelled = cascade.remove_learner(session, user, actor=current_user, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        if cancelled:
+            flash(f"{user.display_name} removed from the session.", "success")
+        else:
+            flash(f"{user.display_name} stays registered through a group.", "info")
+    return _registration_response(session)
+
+
+@bp.route("/sessions/<int:session_id>/emails", methods=["POST"])
+def session_add_emails(session_id):
+    """Add emails: new people are invited to the platform, everyone is registered for the session."""
+    session = _session(session_id)
+    form = AddEmailsForm(prefix="emails")
+    now = utcnow()
+    if not form.validate_on_submit():
+        flash("Enter at least one email address.", "error")
+        return _registration_response(session)
+    try:
+        if cascade.has_ended(session, now):
+            raise DomainError("This session has ended; its registration can no longer change.")
+        parsed = parse_email_list(form.emails.data)
+        outcome = invite_people(parsed.emails, actor=current_user, now=now, send_email=form.send_email.data)
+        people = db.session.scalars(select(User).where(User.email.in_(parsed.emails),
+                                                       User.status != UserStatus.deactivated)).all()
+        cascade.enroll(session, [user.id for user in people], now=now, direct=True)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        rejected = parsed.rejected + outcome.rejected
+        message = f"{len(people)} registered ({len(outcome.invited)} new to the platform, invited first)."
+        if rejected:
+            message += " Left out: " + "; ".join(f"{raw} ({reason})" for raw, reason in rejected) + "."
+        flash(message, "success" if not rejected else "info")
+    return _registration_response(session)
