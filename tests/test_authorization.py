@@ -1,21 +1,33 @@
 """Who may use the staff pages: anonymous visitors are sent to sign in, learners get 403,
 managers get 403 on the admin-only pages and nothing of the world elsewhere (it belongs to no
-session they train), admins are served. One table lists every staff route."""
-from datetime import datetime, timezone
+session they train), admins are served. A program's pages serve its owner and the trainers of
+its sessions as they serve an admin. One table lists every staff route."""
+from datetime import datetime, timedelta, timezone
 from typing import Callable, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
 
-from lms.accounts.models import User, UserLabel, UserStatus
+from lms.accounts.models import Role, User, UserLabel, UserStatus
 from lms.enrollment.invitations import invite_people
 from lms.enrollment.models import Group, GroupMembership, Invitation, InvitationStatus
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.outbox import queue_email
+from lms.programs.cascade import add_learner, assign_group
+from lms.programs.models import (
+    Enrollment,
+    EnrollmentGroup,
+    EnrollmentStatus,
+    Program,
+    ProgramSession,
+    SessionGroup,
+    SessionTrainer,
+)
+from lms.programs.services import create_program, create_session
 from lms.tokens import token_from_nonce
-from tests.conftest import htmx_headers
+from tests.conftest import htmx_headers, login
 
 
 class World(NamedTuple):
@@ -28,6 +40,13 @@ class World(NamedTuple):
     invitation_hash: str
     token: str  # the invitation's working token
     email: int  # a failed outbox email to target@example.com
+    owner: int  # a manager who owns the program "Secret Program"
+    trainer: int  # a manager who trains its session "Hidden Run" (and owns nothing)
+    program: int
+    session: int  # upcoming; group "Hidden Squad" (cadet) assigned, pupil added directly
+    squad: int
+    cadet: int
+    pupil: int
 
 
 # What a learner or a manager must never see of the world.
@@ -35,6 +54,7 @@ PRIVATE = [
     "target@example.com", "Zelda", "Targetson", "Confidential",
     "dormant@example.com", "outsider@example.com", "Otto", "Secret Cohort",
     "invitee@example.com", "Mailbox unavailable",
+    "Secret Program", "Hidden Run", "Hidden Squad", "cadet@example.com", "pupil@example.com",
 ]
 
 
@@ -53,8 +73,20 @@ def world(make_user, make_group):
     email = db.session.scalar(sa.select(OutboxEmail).filter_by(dedupe_key="world:failed"))
     email.status, email.attempts, email.last_error = OutboxStatus.failed, 4, "550 5.1.1 Mailbox unavailable"
     db.session.commit()
+    owner = make_user("olive@example.com", role=Role.manager, first_name="Olive", last_name="Owner")
+    trainer = make_user("coach@example.com", role=Role.manager, first_name="Carl", last_name="Coach")
+    cadet = make_user("cadet@example.com", first_name="Cady", last_name="Cadet")
+    pupil = make_user("pupil@example.com", first_name="Pia", last_name="Pupil")
+    squad = make_group("Hidden Squad", members=[cadet])
+    program = create_program("Secret Program", owner=owner, now=now)
+    session = create_session(program, name="Hidden Run", starts_at=now + timedelta(days=10),
+                             ends_at=now + timedelta(days=11), trainers=[trainer], actor=owner, now=now)
+    assign_group(session, squad, actor=trainer, now=now)
+    add_learner(session, pupil, actor=trainer, now=now)
+    db.session.commit()
     return World(target.id, dormant.id, outsider.id, group.id, group.public_id,
-                 invitation.id, invitation.token_hash, token_from_nonce(invitation.token_nonce), email.id)
+                 invitation.id, invitation.token_hash, token_from_nonce(invitation.token_nonce), email.id,
+                 owner.id, trainer.id, program.id, session.id, squad.id, cadet.id, pupil.id)
 
 
 def _user(user_id):
@@ -82,6 +114,27 @@ def _invited(email):
     return user is not None and db.session.scalar(sa.select(Invitation).filter_by(user_id=user.id)) is not None
 
 
+def _program(program_id):
+    return db.session.get(Program, program_id)
+
+
+def _session(session_id):
+    return db.session.get(ProgramSession, session_id)
+
+
+def _enrollment(w, user_id):
+    return db.session.scalar(sa.select(Enrollment).filter_by(session_id=w.session, user_id=user_id))
+
+
+def _group_assigned(w, group_id):
+    return db.session.get(SessionGroup, (w.session, group_id)) is not None
+
+
+def _program_titled(title, owner_email=None):
+    program = db.session.scalar(sa.select(Program).filter_by(title=title))
+    return program is not None and (owner_email is None or program.owner.email == owner_email)
+
+
 def _created(email):
     user = db.session.scalar(sa.select(User).filter_by(email=email))
     return user is not None and user.status == UserStatus.active
@@ -96,6 +149,8 @@ class Route(NamedTuple):
     admin_sees: str | bytes | None = None  # what the admin's response contains ({world} fields allowed)
     done: Callable[[World], bool] | None = None  # POST: the change an admin's request makes
     manager_status: int = 403  # a manager who trains no session of the world
+    # What that manager's request makes of their own (then the world may change by it alone).
+    manager_done: Callable[[World], bool] | None = None
 
 
 INVITE = {"emails": "newcomer@example.com", "role": "learner", "language": "en", "groups": "{group}",
@@ -107,6 +162,13 @@ EDIT = {
     "first_name": "Changed", "last_name": "Targetson", "language": "en", "role": "learner",
     "labels": "Confidential", "additional_info": "", "deactivate_on": "", "groups": "{group}",
 }
+
+PROGRAM = {"title": "Brand New Program", "description": ""}
+NEW_SESSION = {"form": "session", "name": "Extra Run", "starts_at": "2031-01-10T09:00",
+               "ends_at": "2031-01-10T17:00", "trainers": "{trainer}"}
+SESSION_EDIT = {"name": "Renamed Run", "starts_at": "2031-01-10T09:00", "ends_at": "2031-01-10T17:00",
+                "trainers": "{trainer}"}
+ADD_EMAILS = {"emails-emails": "newbie@example.com", "emails-send_email": "y"}
 
 ROUTES = {
     "user list": Route("GET", "/admin/users", admin_sees="target@example.com"),
@@ -207,6 +269,57 @@ ROUTES = {
     "outbox email": Route("GET", "/admin/outbox/{email}", admin_sees="Mailbox unavailable"),
     "outbox retry": Route("POST", "/admin/outbox/{email}/retry", admin_status=303,
                           done=lambda w: db.session.get(OutboxEmail, w.email).status == OutboxStatus.queued),
+    # Programs and sessions (admins; managers for the programs they own or train a session of).
+    "program list": Route("GET", "/programs", admin_sees="Secret Program", manager_status=200),
+    "program create": Route("POST", "/programs", PROGRAM, admin_status=303,
+                            done=lambda w: _program_titled("Brand New Program"), manager_status=303,
+                            manager_done=lambda w: _program_titled("Brand New Program", "manager@example.com")),
+    "program page": Route("GET", "/programs/{program}", admin_sees="Hidden Run"),
+    "program edit": Route("POST", "/programs/{program}", {"title": "Renamed Program", "description": ""},
+                          admin_status=303, done=lambda w: _program(w.program).title == "Renamed Program"),
+    "session add": Route("POST", "/programs/{program}", NEW_SESSION, admin_status=303,
+                         done=lambda w: db.session.scalar(sa.select(ProgramSession).filter_by(name="Extra Run"))
+                         is not None),
+    "program archive": Route("POST", "/programs/{program}/archive", admin_status=303,
+                             done=lambda w: _program(w.program).archived_at is not None),
+    "session page": Route("GET", "/sessions/{session}", admin_sees="pupil@example.com"),
+    "session page (htmx)": Route("GET", "/sessions/{session}?status=invited", target="registration",
+                                 admin_sees="cadet@example.com"),
+    "session edit": Route("POST", "/sessions/{session}", SESSION_EDIT, admin_status=303,
+                          done=lambda w: _session(w.session).name == "Renamed Run"),
+    "session add group": Route("POST", "/sessions/{session}/groups", {"group-group_id": "{group}"},
+                               admin_status=303, done=lambda w: _group_assigned(w, w.group)),
+    "session add group (htmx)": Route("POST", "/sessions/{session}/groups", {"group-group_id": "{group}"},
+                                      target="registration", admin_sees="target@example.com",
+                                      done=lambda w: _group_assigned(w, w.group)),
+    "session remove group page": Route("GET", "/sessions/{session}/groups/{squad}/remove",
+                                       admin_sees="1 pending invitation will be cancelled"),
+    "session remove group (htmx confirm)": Route(
+        "GET", "/sessions/{session}/groups/{squad}/remove", target="group-{squad}",
+        admin_sees="1 pending invitation will be cancelled"),
+    "session remove group": Route("POST", "/sessions/{session}/groups/{squad}/remove", admin_status=303,
+                                  done=lambda w: not _group_assigned(w, w.squad)),
+    "session remove group (htmx)": Route(
+        "POST", "/sessions/{session}/groups/{squad}/remove", target="registration",
+        done=lambda w: _enrollment(w, w.cadet).status == EnrollmentStatus.cancelled),
+    "session learner search": Route("GET", "/sessions/{session}/learners/search?q=outsider",
+                                    target="learner-candidates", admin_sees="outsider@example.com"),
+    "session add learner": Route("POST", "/sessions/{session}/learners", {"user_id": "{outsider}"},
+                                 admin_status=303, done=lambda w: _enrollment(w, w.outsider) is not None),
+    "session add learner (htmx)": Route("POST", "/sessions/{session}/learners", {"user_id": "{outsider}"},
+                                        target="registration", admin_sees="outsider@example.com",
+                                        done=lambda w: _enrollment(w, w.outsider) is not None),
+    "session remove learner": Route(
+        "POST", "/sessions/{session}/learners/{pupil}/remove", admin_status=303,
+        done=lambda w: _enrollment(w, w.pupil).status == EnrollmentStatus.cancelled),
+    "session remove learner (htmx)": Route(
+        "POST", "/sessions/{session}/learners/{pupil}/remove", target="registration",
+        done=lambda w: _enrollment(w, w.pupil).status == EnrollmentStatus.cancelled),
+    "session add emails": Route("POST", "/sessions/{session}/emails", ADD_EMAILS, admin_status=303,
+                                done=lambda w: _invited("newbie@example.com")),
+    "session add emails (htmx)": Route("POST", "/sessions/{session}/emails", ADD_EMAILS, target="registration",
+                                       admin_sees="newbie@example.com",
+                                       done=lambda w: _invited("newbie@example.com")),
 }
 
 
@@ -243,9 +356,28 @@ def snapshot():
                       Invitation.token_hash, Invitation.expires_at).order_by(Invitation.id)
         ).all(),
         db.session.execute(
-            sa.select(OutboxEmail.id, OutboxEmail.recipient, OutboxEmail.status, OutboxEmail.attempts)
+            sa.select(OutboxEmail.id, OutboxEmail.recipient, OutboxEmail.status, OutboxEmail.attempts,
+                      OutboxEmail.due_at)
             .order_by(OutboxEmail.id)
         ).all(),
+        db.session.execute(
+            sa.select(Program.id, Program.title, Program.description, Program.owner_id, Program.archived_at)
+            .order_by(Program.id)
+        ).all(),
+        db.session.execute(
+            sa.select(ProgramSession.id, ProgramSession.name, ProgramSession.starts_at, ProgramSession.ends_at,
+                      ProgramSession.archived_at).order_by(ProgramSession.id)
+        ).all(),
+        db.session.execute(sa.select(SessionTrainer.session_id, SessionTrainer.user_id)
+                           .order_by(SessionTrainer.session_id, SessionTrainer.user_id)).all(),
+        db.session.execute(sa.select(SessionGroup.session_id, SessionGroup.group_id)
+                           .order_by(SessionGroup.session_id, SessionGroup.group_id)).all(),
+        db.session.execute(
+            sa.select(Enrollment.id, Enrollment.session_id, Enrollment.user_id, Enrollment.status,
+                      Enrollment.is_direct, Enrollment.email_due_at).order_by(Enrollment.id)
+        ).all(),
+        db.session.execute(sa.select(EnrollmentGroup.enrollment_id, EnrollmentGroup.group_id)
+                           .order_by(EnrollmentGroup.enrollment_id, EnrollmentGroup.group_id)).all(),
     )
 
 
@@ -284,16 +416,24 @@ def test_learner_and_manager_are_refused(request, world, route, role):
         assert "Your account does not have access to this page." in body
     for private in PRIVATE + [world.public_id, world.token]:
         assert private not in body
-    assert snapshot() == before
-    if route.done is not None:
-        assert not route.done(world)
+    if role == "manager" and route.manager_done is not None:
+        db.session.expire_all()
+        assert route.manager_done(world)
+    else:
+        assert snapshot() == before
+        if route.done is not None:
+            assert not route.done(world)
 
 
 @route_params
 def test_admin_is_served(admin_client, world, route):
+    assert_served(admin_client, route, world)
+
+
+def assert_served(client, route, world):
     before = snapshot()
 
-    response = send(admin_client, route, world)
+    response = send(client, route, world)
 
     assert response.status_code == route.admin_status, response.get_data(as_text=True)
     if route.admin_sees is not None:
@@ -308,6 +448,18 @@ def test_admin_is_served(admin_client, world, route):
         assert snapshot() != before
     else:
         assert snapshot() == before
+
+
+PROGRAM_ROUTES = {name: route for name, route in ROUTES.items() if route.path.startswith(("/programs", "/sessions"))}
+
+
+@pytest.mark.parametrize("route", PROGRAM_ROUTES.values(), ids=PROGRAM_ROUTES.keys())
+@pytest.mark.parametrize("who", ["owner", "trainer"])
+def test_program_owner_and_session_trainer_are_served(app, world, route, who):
+    """A manager who owns the program, or trains one of its sessions, manages it as an admin does."""
+    client = login(app.test_client(), db.session.get(User, getattr(world, who)))
+
+    assert_served(client, route, world)
 
 
 def test_home_page_requires_sign_in(client, make_user):

@@ -18,7 +18,7 @@ def record_event(actor, action, target_type, target_id=None, *, now, **details):
 
 def record_events(actor, action, target_type, target_ids, *, now, details=None):
     """Many events of one kind in one statement (bulk paths: invitations, imports)."""
-    from sqlalchemy import insert
+    from lms.db_utils import insert_rows
 
     rows = [
         {"actor_id": actor.id if actor is not None else None, "action": action,
@@ -26,5 +26,4 @@ def record_events(actor, action, target_type, target_ids, *, now, details=None):
          "created_at": now}
         for target_id in target_ids
     ]
-    if rows:
-        db.session.execute(insert(AuditEvent), rows)
+    insert_rows(AuditEvent, rows)

@@ -94,7 +94,7 @@ def find_group(reference) -> Group:
     return group
 
 
-def add_group_members(group: Group, user_ids, *, actor, now) -> int:
+def add_group_members(group: Group, user_ids, *, actor, now, send_email=True) -> int:
     """Add users to a group (set-based; users already in it are left alone). Returns how many joined."""
     user_ids = set(user_ids)
     added = 0
@@ -117,7 +117,7 @@ def add_group_members(group: Group, user_ids, *, actor, now) -> int:
             ],
         )
         added += len(new_ids)
-        on_group_members_added(group.id, new_ids, now=now)  # R2: into the group's open sessions
+        on_group_members_added(group.id, new_ids, now=now, send_email=send_email)  # R2
     if added:
         record_event(actor, "group.members_added", "group", group.id, now=now, count=added)
     return added

@@ -10,12 +10,12 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from lms.accounts.models import Role, User, UserStatus
 from lms.accounts.services import check_deactivation_date, check_language, hash_password, normalize_email
 from lms.audit.services import record_event, record_events
-from lms.db_utils import chunked
+from lms.db_utils import chunked, insert_rows
 from lms.enrollment.groups import add_group_members
 from lms.enrollment.models import Group, Invitation, InvitationStatus
 from lms.errors import DomainError
@@ -167,7 +167,7 @@ def invite_people(
         send_email=send_email, group_names=group_names,
     )
     for group in groups:
-        add_group_members(group, [user.id for user in members], actor=actor, now=now)
+        add_group_members(group, [user.id for user in members], actor=actor, now=now, send_email=send_email)
     if groups:
         _tell_existing_members(
             [user for user in members if user.email in set(outcome.already_members)],
@@ -185,8 +185,7 @@ def _insert_invited_users(emails, *, role, language, deactivate_on, now):
          "created_at": now, "updated_at": now}
         for email in emails
     ]
-    for batch in chunked(rows):
-        db.session.execute(insert(User), batch)
+    insert_rows(User, rows)
 
 
 def _issue_invitations(users, *, actor, now, role, language, message, send_email, group_names,
@@ -206,7 +205,7 @@ def _issue_invitations(users, *, actor, now, role, language, message, send_email
         })
     invitations = []
     for batch in chunked(rows):
-        db.session.execute(insert(Invitation), batch)
+        insert_rows(Invitation, batch)
         invitations += db.session.scalars(
             select(Invitation).where(Invitation.token_hash.in_([row["token_hash"] for row in batch]))
         ).all()
@@ -245,11 +244,8 @@ def _tell_existing_members(users, group_names, *, actor, now, send_email):
         return
     inviter = actor.display_name if actor else None
     context = {"group_names": group_names, "inviter_name": inviter}
-    db.session.execute(
-        insert(UserNotice),
-        [{"user_id": user.id, "kind": "added_to_groups", "context": context, "created_at": now}
-         for user in users],
-    )
+    insert_rows(UserNotice, [{"user_id": user.id, "kind": "added_to_groups", "context": context,
+                              "created_at": now} for user in users])
     if send_email:
         stamp = now.strftime("%Y%m%dT%H%M%S.%f")
         queue_emails(

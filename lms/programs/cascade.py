@@ -42,10 +42,11 @@ def _open_sessions_of_group(group_id, now):
     ).all()
 
 
-def enroll(session, user_ids, *, now, group_id=None, direct=False) -> list[int]:
+def enroll(session, user_ids, *, now, group_id=None, direct=False, send_email=True) -> list[int]:
     """Put these users in the session's registration (ignoring deactivated accounts), recording
-    the source; newcomers (and cancelled ones coming back) are invited and their email queued
-    for R4's time. Returns the ids of the enrollments that became invited."""
+    the source; newcomers (and cancelled ones coming back) are invited and, unless send_email
+    is False, their email is queued for R4's time. Returns the ids of the enrollments that
+    became invited."""
     invited_ids = []
     for batch in chunked(sorted(set(user_ids))):
         users = {user_id: (email, language) for user_id, email, language in db.session.execute(
@@ -83,7 +84,7 @@ def enroll(session, user_ids, *, now, group_id=None, direct=False) -> list[int]:
         rows = db.session.execute(
             select(Enrollment.id, Enrollment.user_id, Enrollment.token_hash)
             .where(Enrollment.session_id == session.id, Enrollment.user_id.in_(newly_invited))).all()
-        queue_emails([
+        queue_emails([] if not send_email else [
             {"recipient": users[user_id][0], "user_id": user_id, "enrollment_id": enrollment_id,
              "kind": "session_invitation", "language": users[user_id][1], "due_at": due,
              "context": {"enrollment_id": enrollment_id},
@@ -119,9 +120,9 @@ def _cancel_sourceless(enrollment_ids, *, now, only_pending=True) -> int:
     return len(cancelled)
 
 
-def on_group_members_added(group_id, user_ids, *, now) -> int:
+def on_group_members_added(group_id, user_ids, *, now, send_email=True) -> int:
     """R2: new members are enrolled in every ongoing or future session of the group."""
-    return sum(len(enroll(session, user_ids, now=now, group_id=group_id))
+    return sum(len(enroll(session, user_ids, now=now, group_id=group_id, send_email=send_email))
                for session in _open_sessions_of_group(group_id, now))
 
 
