@@ -12,6 +12,7 @@ from lms.accounts.services import create_user, find_user_by_email
 from lms.enrollment.groups import add_group_members, create_group
 from lms.enrollment.models import Group
 from lms.extensions import db
+from lms.programs.cascade import assign_group
 from lms.programs.models import Program, ProgramSession
 
 ADMIN = ("admin@example.com", "admin-demo-2026", "Ada", "Admin", Role.admin)
@@ -68,6 +69,7 @@ def load_demo(*, now, only_if_empty=False) -> dict:
         )
         db.session.add(program)
         day = now.replace(hour=9, minute=0, second=0, microsecond=0)
+        sessions = []
         for name, start, length in (
             ("Spring session (past)", day - timedelta(days=60), timedelta(days=2)),
             ("Autumn session (ongoing)", day - timedelta(days=1), timedelta(days=7)),
@@ -77,6 +79,12 @@ def load_demo(*, now, only_if_empty=False) -> dict:
                                      ends_at=start + length, created_at=now)
             session.trainers.append(manager)
             db.session.add(session)
+            sessions.append(session)
+        db.session.flush()
+        # The new hires follow the ongoing and the upcoming sessions (R3: they are invited).
+        new_hires = db.session.scalar(select(Group).where(Group.name == "New hires 2026"))
+        for session in sessions[1:]:
+            assign_group(session, new_hires, actor=manager, now=now)
     db.session.flush()
     logins = [
         {"role": "admin", "email": ADMIN[0], "password": ADMIN[1]},
