@@ -60,7 +60,7 @@ def enroll(session, user_ids, *, now, group_id=None, direct=False, send_email=Tr
         insert_ignoring_conflicts(Enrollment, [
             {"session_id": session.id, "user_id": user_id, "status": EnrollmentStatus.invited,
              "is_direct": direct, "email_due_at": due, "created_at": now, "updated_at": now,
-             **dict(zip(("token_nonce", "token_hash"), _token_pair()))}
+             **dict(zip(("token_nonce", "token_hash"), _token_pair(), strict=True))}
             for user_id in fresh
         ])
         returning = [user_id for user_id, status in existing.items() if status == EnrollmentStatus.cancelled]
@@ -71,7 +71,7 @@ def enroll(session, user_ids, *, now, group_id=None, direct=False, send_email=Tr
             db.session.execute(update(Enrollment), [
                 {"id": ids[user_id], "status": EnrollmentStatus.invited, "email_due_at": due,
                  "email_sent_at": None, "responded_at": None, "updated_at": now,
-                 **dict(zip(("token_nonce", "token_hash"), _token_pair()))}
+                 **dict(zip(("token_nonce", "token_hash"), _token_pair(), strict=True))}
                 for user_id in returning
             ])
         if group_id is not None:

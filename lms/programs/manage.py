@@ -2,7 +2,7 @@
 
 Managers manage the programs they own or train in; admins manage all.
 """
-from datetime import datetime, timezone
+from datetime import timezone
 
 from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user
@@ -195,6 +195,23 @@ def session_detail(session_id):
                   status=status, form=form, **context)
 
 
+def _change_registration(session, action, describe):
+    """Run one registration change: commit and say what happened, or roll back and say why."""
+    try:
+        result = action()
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(*describe(result))
+    return _registration_response(session)
+
+
+def _plural(count, word):
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def _registration_response(session):
     if wants_fragment("registration"):
         return render_template("programs/partials/_registration.html", **_registration_context(session))
@@ -211,15 +228,9 @@ def session_add_group(session_id):
         flash("Choose a group to add.", "error")
         return _registration_response(session)
     group = get_or_404(Group, form.group_id.data)
-    try:
-        invited = cascade.assign_group(session, group, actor=current_user, now=utcnow())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(f"{group.name} added: {invited} learner{'s' if invited != 1 else ''} invited.", "success")
-    return _registration_response(session)
+    return _change_registration(
+        session, lambda: cascade.assign_group(session, group, actor=current_user, now=utcnow()),
+        lambda invited: (f"{group.name} added: {_plural(invited, 'learner')} invited.", "success"))
 
 
 @bp.route("/sessions/<int:session_id>/groups/<int:group_id>/remove", methods=["GET", "POST"])
@@ -231,15 +242,9 @@ def session_remove_group(session_id, group_id):
         return render("programs/confirm_remove_group.html", "programs/partials/_confirm_remove_group.html",
                       [f"group-{group.id}"], session=session, group=group,
                       cancels=cascade.pending_only_from_group(session, group))
-    try:
-        cancelled = cascade.remove_group(session, group, actor=current_user, now=utcnow())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(f"{group.name} removed; {cancelled} pending invitation{'s' if cancelled != 1 else ''} cancelled.", "success")
-    return _registration_response(session)
+    return _change_registration(
+        session, lambda: cascade.remove_group(session, group, actor=current_user, now=utcnow()),
+        lambda cancelled: (f"{group.name} removed; {_plural(cancelled, 'pending invitation')} cancelled.", "success"))
 
 
 @bp.route("/sessions/<int:session_id>/learners/search")
@@ -265,15 +270,9 @@ def session_add_learner(session_id):
     if not form.validate_on_submit():
         abort(400)
     user = get_or_404(User, form.user_id.data)
-    try:
-        invited = cascade.add_learner(session, user, actor=current_user, now=utcnow())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(f"{user.display_name} {'invited' if invited else 'was already registered'}.", "success")
-    return _registration_response(session)
+    return _change_registration(
+        session, lambda: cascade.add_learner(session, user, actor=current_user, now=utcnow()),
+        lambda invited: (f"{user.display_name} {'invited' if invited else 'was already registered'}.", "success"))
 
 
 @bp.route("/sessions/<int:session_id>/learners/<int:user_id>/remove", methods=["POST"])
@@ -281,18 +280,10 @@ def session_remove_learner(session_id, user_id):
     """Remove a learner added directly (one a group brings stays, through the group)."""
     session = _session(session_id)
     user = get_or_404(User, user_id)
-    try:
-        cancelled = cascade.remove_learner(session, user, actor=current_user, now=utcnow())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        if cancelled:
-            flash(f"{user.display_name} removed from the session.", "success")
-        else:
-            flash(f"{user.display_name} stays registered through a group.", "info")
-    return _registration_response(session)
+    return _change_registration(
+        session, lambda: cascade.remove_learner(session, user, actor=current_user, now=utcnow()),
+        lambda cancelled: (f"{user.display_name} removed from the session.", "success") if cancelled
+        else (f"{user.display_name} stays registered through a group.", "info"))
 
 
 @bp.route("/sessions/<int:session_id>/emails", methods=["POST"])
