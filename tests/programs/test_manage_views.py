@@ -481,3 +481,12 @@ def test_an_ended_session_keeps_its_registration_and_refuses_additions(
     assert count(SessionGroup) == 0
     assert count(Enrollment) == 1
     assert count(User, User.email == "late@example.com") == 0
+
+
+def test_a_trainer_reaches_their_sessions_from_the_home_page(app, make_user, make_session):
+    from tests.conftest import login
+
+    trainer = make_user("coach@example.com", role=Role.manager)
+    session = make_session(trainer=trainer, name="Evening run")
+    home = text(login(app.test_client(), trainer).get("/"))
+    assert f'<a href="/sessions/{session.id}">Evening run</a>' in home
