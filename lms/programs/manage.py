@@ -162,11 +162,14 @@ def _registration_context(session, status_filter=None):
         select(Group).join(SessionGroup, SessionGroup.group_id == Group.id)
         .where(SessionGroup.session_id == session.id).order_by(Group.name_key)).all()
     assigned_ids = {group.id for group in assigned}
-    group_form = AddGroupForm(prefix="group")
+    # Fresh forms (formdata=None): after another action's POST they must not pick up its fields,
+    # or "Send the invitation emails" would come back unticked.
+    group_form = AddGroupForm(prefix="group", formdata=None)
     group_form.group_id.choices = choices((group.id, f"{group.name} ({members})")
                                           for group, members, _ in groups_with_counts() if group.id not in assigned_ids)
     return {"session": session, "rows": rows, "counts": counts, "status_filter": status_filter or "",
-            "assigned": assigned, "group_form": group_form, "emails_form": AddEmailsForm(prefix="emails"),
+            "assigned": assigned, "group_form": group_form,
+            "emails_form": AddEmailsForm(prefix="emails", formdata=None),
             "ended": cascade.has_ended(session, utcnow()), "now": utcnow()}
 
 

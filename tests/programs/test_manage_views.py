@@ -490,3 +490,13 @@ def test_a_trainer_reaches_their_sessions_from_the_home_page(app, make_user, mak
     session = make_session(trainer=trainer, name="Evening run")
     home = text(login(app.test_client(), trainer).get("/"))
     assert f'<a href="/sessions/{session.id}">Evening run</a>' in home
+
+
+def test_after_adding_a_group_the_add_emails_form_still_sends_emails_by_default(admin_client, upcoming, make_group):
+    group = make_group("Day shift")
+
+    html = text(admin_client.post(f"/sessions/{upcoming.id}/groups", data={"group-group_id": str(group.id)},
+                                  headers=htmx_headers("registration")))
+
+    checkbox = re.search(r'<input[^>]*name="emails-send_email"[^>]*>', html).group(0)
+    assert "checked" in checkbox

@@ -29,7 +29,8 @@ def link(enrollment):
 
 
 def long_date(moment, language):
-    return format_datetime(moment, "long", tzinfo=timezone.utc, locale=language)
+    """Day, month name, year and minutes, as the page shows them (in the platform time zone, UTC here)."""
+    return format_datetime(moment, "d MMMM y, HH:mm", tzinfo=timezone.utc, locale=language)
 
 
 @pytest.fixture
