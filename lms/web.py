@@ -47,6 +47,13 @@ def roles_required(*roles):
 MAX_ID = 2**31 - 1  # beyond PostgreSQL's integer: a typed URL, not a row
 
 
+def filters_from(args, build):
+    """A GET filter form built by `build(formdata)` from the query string; a hand-edited URL
+    with values the form refuses shows everything rather than an error."""
+    form = build(args)
+    return form if form.validate() else build(None)
+
+
 def get_or_404(model, ident):
     if not isinstance(ident, int) or not 0 < ident <= MAX_ID:
         abort(404)

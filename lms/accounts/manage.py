@@ -22,6 +22,7 @@ from lms.forms import choices
 from lms.languages import language_name
 from lms.web import (
     attach_error,
+    filters_from,
     get_or_404,
     page_number,
     redirect_after_post,
@@ -52,9 +53,7 @@ def _filter_form(formdata):
 @bp.route("")
 def user_list():
     """An admin searches and filters users, 50 a page."""
-    filters = _filter_form(request.args)
-    if not filters.validate():  # a hand-edited URL: show everyone rather than an error
-        filters = _filter_form(None)
+    filters = filters_from(request.args, _filter_form)
     group_id = int(filters.group.data) if filters.group.data else None
     query = user_search_query(filters.q.data, filters.status.data, filters.role.data, group_id)
     pagination = db.paginate(

@@ -32,6 +32,7 @@ from lms.programs.services import group_ids_of_trained_sessions, open_sessions_o
 from lms.tokens import token_from_nonce
 from lms.web import (
     attach_error,
+    filters_from,
     get_or_404,
     page_number,
     redirect_after_post,
@@ -192,19 +193,16 @@ def _get_invitation(invitation_id):
     return invitation
 
 
-def _filters():
-    form = InvitationFilterForm(request.args)
+def _filter_form(formdata):
+    form = InvitationFilterForm(formdata=formdata)
     form.status.choices = choices([("", "Any status")] + [(s.value, s.value.title()) for s in InvitationStatus])
-    if not form.validate():
-        form = InvitationFilterForm(formdata=None)
-        form.status.choices = choices([("", "Any status")] + [(s.value, s.value.title()) for s in InvitationStatus])
     return form
 
 
 @bp.route("/invitations")
 def invitation_list():
     """Every invitation with its status, inviter and dates; search, filter, resend, cancel."""
-    filters = _filters()
+    filters = filters_from(request.args, _filter_form)
     now = utcnow()
     query = _visible_invitations()
     if filters.q.data:

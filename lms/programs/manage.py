@@ -19,7 +19,7 @@ from lms.extensions import db
 from lms.forms import choices
 from lms.programs import cascade
 from lms.programs.forms import AddEmailsForm, AddGroupForm, AddLearnerForm, ProgramForm, SessionForm
-from lms.programs.models import EnrollmentStatus, Program, ProgramSession, SessionGroup
+from lms.programs.models import Enrollment, EnrollmentStatus, Program, ProgramSession, SessionGroup
 from lms.programs.services import (
     archive_program,
     can_manage_program,
@@ -152,6 +152,7 @@ def program_archive(program_id):
 
 
 def _registration_context(session, status_filter=None):
+    now = utcnow()
     rows = session_roster(session)
     counts = {status.value: 0 for status in EnrollmentStatus}
     for row in rows:
@@ -170,7 +171,7 @@ def _registration_context(session, status_filter=None):
     return {"session": session, "rows": rows, "counts": counts, "status_filter": status_filter or "",
             "assigned": assigned, "group_form": group_form,
             "emails_form": AddEmailsForm(prefix="emails", formdata=None),
-            "ended": cascade.has_ended(session, utcnow()), "now": utcnow()}
+            "ended": cascade.has_ended(session, now), "now": now}
 
 
 @bp.route("/sessions/<int:session_id>", methods=["GET", "POST"])
@@ -257,11 +258,10 @@ def session_learner_search(session_id):
     q = request.args.get("q", "").strip()[:200]
     users = []
     if q:
-        registered = {row["enrollment"].user_id for row in session_roster(session)
-                      if row["enrollment"].status != EnrollmentStatus.cancelled}
-        query = user_search_query(q).where(User.status != UserStatus.deactivated)
-        users = [user for user in db.session.scalars(query.limit(CANDIDATES_SHOWN + len(registered)))
-                 if user.id not in registered][:CANDIDATES_SHOWN]
+        registered = select(Enrollment.user_id).where(Enrollment.session_id == session.id,
+                                                      Enrollment.status != EnrollmentStatus.cancelled)
+        query = user_search_query(q).where(User.status != UserStatus.deactivated, User.id.not_in(registered))
+        users = db.session.scalars(query.limit(CANDIDATES_SHOWN)).all()
     return render_template("programs/partials/_learner_candidates.html", session=session, users=users, q=q)
 
 
