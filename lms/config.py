@@ -87,6 +87,9 @@ class Config:
         self.MAIL_USE_TLS = _bool("MAIL_USE_TLS")
         self.MAIL_USE_SSL = _bool("MAIL_USE_SSL")
         self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "LMS <no-reply@localhost>")
+        # SMTP connections the dispatcher sends over at once (docs/performance.md); lower it
+        # for providers that limit concurrent connections.
+        self.MAIL_CONNECTIONS = _int("MAIL_CONNECTIONS", 4)
 
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 10 * 1024 * 1024)
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the login session

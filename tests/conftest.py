@@ -213,6 +213,7 @@ class RecordingHandler:
     def __init__(self):
         self.messages = []
         self.refused_recipients = set()
+        self.peers = set()  # (address, port) of each client connection that delivered a message
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.refused_recipients:
@@ -225,6 +226,7 @@ class RecordingHandler:
         import email.policy
 
         self.messages.append(email.message_from_bytes(envelope.original_content, policy=email.policy.default))
+        self.peers.add(session.peer)
         return "250 Message accepted for delivery"
 
 
@@ -244,6 +246,7 @@ class SmtpServer:
 
         self.handler = RecordingHandler()
         self.port = free_port()
+        self.smtputf8 = True  # as Postfix, Exim and the big providers: élodie@example.com can be delivered
         self._controller_class = Controller
         self.controller = None
 
@@ -252,7 +255,8 @@ class SmtpServer:
         return self.handler.messages
 
     def start(self):
-        self.controller = self._controller_class(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = self._controller_class(self.handler, hostname="127.0.0.1", port=self.port,
+                                                 enable_SMTPUTF8=self.smtputf8)
         self.controller.start()
 
     def stop(self):

@@ -2,7 +2,8 @@
 
 Rows are claimed atomically (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one UPDATE, as
 SQLite runs one writer at a time) with a lease, so several scheduler processes can share the
-work and a crashed one's rows come back after the lease. One SMTP connection serves a batch.
+work and a crashed one's rows come back after the lease.
+Emails go out over a few SMTP connections at once (lms.notifications.smtp_pool).
 Failures are retried with back-off; permanent refusals (5xx) and the last attempt end `failed`
 with the server's answer.
 """
@@ -10,18 +11,17 @@ import logging
 import smtplib
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email import policy
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import formatdate
+from email.utils import parseaddr
 
 from flask import current_app
-from flask_mail import Message, sanitize_address, sanitize_addresses, sanitize_subject
+from flask_mail import sanitize_address
 from sqlalchemy import and_, or_, select, update
 
-from lms.extensions import db, mail
+from lms.extensions import db
+from lms.notifications.mime import Envelope, address, mailbox, multipart_alternative
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.render import Links, render_email
+from lms.notifications.smtp_pool import SmtpPool
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +80,27 @@ def dispatch_due_emails(*, now, batch_size=BATCH_SIZE, max_batches=None) -> Disp
     if not current_app.config.get("MAIL_SERVER"):
         report.held = _hold_without_server(now)
         return report
-    links = Links(current_app)
-    batches = 0
-    while max_batches is None or batches < max_batches:
-        ids = claim_due_emails(now=now, limit=batch_size)
-        if not ids:
-            break
-        batches += 1
-        emails = db.session.scalars(select(OutboxEmail).where(OutboxEmail.id.in_(ids)).order_by(OutboxEmail.id)).all()
-        _send_batch(emails, now, links, report)
-        db.session.commit()
+    sending = _Sending(current_app, now)
+    # Sent emails are committed every COMMIT_EVERY while the rest of the batch is still being
+    # rendered; expiring the batch's rows at each commit would reload them one by one. The
+    # rows are leased to this worker, and _preload reads the rest afresh for every batch.
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        with SmtpPool(current_app.extensions["mail"], current_app.config["MAIL_CONNECTIONS"]) as pool:
+            batches = 0
+            while max_batches is None or batches < max_batches:
+                ids = claim_due_emails(now=now, limit=batch_size)
+                if not ids:
+                    break
+                batches += 1
+                emails = db.session.scalars(select(OutboxEmail).where(OutboxEmail.id.in_(ids))
+                                            .order_by(OutboxEmail.id)
+                                            .execution_options(populate_existing=True)).all()
+                _send_batch(emails, sending, pool, report)
+                db.session.commit()
+    finally:
+        session.expire_on_commit = True
     return report
 
 
@@ -103,34 +114,30 @@ def _hold_without_server(now):
     return held
 
 
-class OutboxMessage(Message):
-    """A Flask-Mail message shaped as multipart/alternative (text and HTML) and nothing more.
-
-    Flask-Mail wraps every message with an HTML part in an extra multipart/mixed meant for
-    attachments; outbox emails have none, and building the leaner shape is a quarter faster.
-    """
-
-    def _message(self):
-        encoding = self.charset or "utf-8"
-        message = MIMEMultipart("alternative")
-        message.attach(MIMEText(self.body, "plain", encoding))
-        message.attach(MIMEText(self.html, "html", encoding))
-        message["Subject"] = sanitize_subject(self.subject, encoding)
-        message["From"] = sanitize_address(self.sender, encoding)
-        message["To"] = ", ".join(sanitize_addresses(self.recipients, encoding))
-        message["Date"] = formatdate(self.date, localtime=True)
-        message["Message-ID"] = self.msgId
-        message.policy = policy.SMTP
-        return message
-
-
-def build_message(email, rendered):
-    message = OutboxMessage(subject=rendered.subject, recipients=[email.recipient], body=rendered.text,
-                      html=rendered.html, sender=current_app.config["MAIL_DEFAULT_SENDER"])
-    # A stable Message-ID: should a crash make us send a row twice, mail servers see one message.
+def message_id(email) -> str:
+    """A stable Message-ID per row: should a crash make us send a row twice, mail servers see
+    one message."""
     domain = current_app.config["BASE_URL"].split("//", 1)[-1].split("/", 1)[0].split(":")[0] or "localhost"
-    message.msgId = f"<outbox-{email.id}@{domain}>"
-    return message
+    return f"<outbox-{email.id}@{domain}>"
+
+
+class _Sending:
+    """What every email of one dispatch run shares: the time, the sender, the link builder."""
+
+    def __init__(self, app, now):
+        sender = app.config["MAIL_DEFAULT_SENDER"]
+        self.now = now
+        self.links = Links(app)
+        self.from_header = address(sender)
+        self.envelope_from = parseaddr(sanitize_address(sender))[1]
+
+    def envelope(self, email, merge) -> Envelope:
+        rendered = render_email(email, self.links, merge=merge)
+        recipient = mailbox(email.recipient)
+        data = multipart_alternative(sender=self.from_header, recipient=recipient, subject=rendered.subject,
+                                     text=rendered.text, html=rendered.html, message_id=message_id(email),
+                                     timestamp=self.now.timestamp())
+        return Envelope(sender=self.envelope_from, recipient=recipient, data=data)
 
 
 def _preload(emails):
@@ -147,56 +154,69 @@ def _preload(emails):
         keep += db.session.scalars(
             select(Invitation).where(Invitation.id.in_(invitation_ids))
             .options(selectinload(Invitation.invited_by), selectinload(Invitation.user))
+            .execution_options(populate_existing=True)
         ).all()
     if enrollment_ids:
         keep += db.session.scalars(
             select(Enrollment).where(Enrollment.id.in_(enrollment_ids))
             .options(selectinload(Enrollment.session).selectinload(ProgramSession.program),
                      selectinload(Enrollment.user))
+            .execution_options(populate_existing=True)
         ).all()
     return keep  # held by the caller so the identity map keeps them
 
 
-def _send_batch(emails, now, links, report):
+def _send_batch(emails, sending, pool, report):
+    """Render each email and hand it to the pool at once, so sending overlaps rendering;
+    outcomes are recorded as they come (sent ones every COMMIT_EVERY)."""
     preloaded = _preload(emails)  # noqa: F841
-    outgoing = []
-    for email in emails:
-        try:
-            outgoing.append((email.id, build_message(email, render_email(email, links))))
-        except Exception as error:  # a template or data problem: this email can never render
-            log.exception("outbox email %s could not be rendered", email.id)
-            _record_failure(email, now, f"could not render: {error}", permanent=True, report=report)
+    now = sending.now
     by_id = {email.id: email for email in emails}
-    sent, handled = [], set()
+    sent, waiting = [], 0
+
+    def record(outcomes):
+        nonlocal sent, waiting
+        for outcome in outcomes:
+            waiting -= 1
+            if outcome.error is None:
+                sent.append(outcome.email_id)
+            else:
+                reason, permanent = _failure_of(outcome)
+                _record_failure(by_id[outcome.email_id], now, reason, permanent=permanent, report=report)
+        if len(sent) >= COMMIT_EVERY:
+            _record_sent(sent, now, report)
+            sent = []
+
+    pool.start_round()
+    merge = {}  # each distinct email of the batch is rendered once (render_email)
     try:
-        if not outgoing:
-            return
-        with mail.connect() as connection:
-            for email_id, message in outgoing:
-                try:
-                    connection.send(message)
-                except smtplib.SMTPRecipientsRefused as error:
-                    code, text = next(iter(error.recipients.values()))
-                    _record_failure(by_id[email_id], now, _smtp_text(code, text), permanent=code >= 500, report=report)
-                except smtplib.SMTPResponseException as error:
-                    _record_failure(by_id[email_id], now, _smtp_text(error.smtp_code, error.smtp_error),
-                                    permanent=error.smtp_code >= 500, report=report)
-                    if error.smtp_code == 421:  # the server is closing the connection
-                        handled.add(email_id)
-                        raise
-                else:
-                    sent.append(email_id)
-                    if len(sent) >= COMMIT_EVERY:
-                        _record_sent(sent, now, report)
-                        sent = []
-                handled.add(email_id)
-    except (OSError, smtplib.SMTPException) as error:
-        reason = f"SMTP server unavailable: {error}"
-        for email_id, _ in outgoing:
-            if email_id not in handled:
-                _record_failure(by_id[email_id], now, reason, permanent=False, report=report)
+        for email in emails:
+            try:
+                envelope = sending.envelope(email, merge)
+            except Exception as error:  # a template or data problem: this email can never render
+                log.exception("outbox email %s could not be rendered", email.id)
+                _record_failure(email, now, f"could not render: {error}", permanent=True, report=report)
+                continue
+            pool.submit(email.id, envelope)
+            waiting += 1
+            record(pool.outcomes())
+        while waiting:
+            record(pool.outcomes(wait_for=1))
     finally:
         _record_sent(sent, now, report)
+
+
+def _failure_of(outcome):
+    """(what to record, whether retrying is pointless) for a failed send."""
+    error = outcome.error
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(error.recipients.values()))
+        return _smtp_text(code, text), code >= 500
+    if isinstance(error, smtplib.SMTPResponseException):
+        return _smtp_text(error.smtp_code, error.smtp_error), error.smtp_code >= 500
+    if isinstance(error, smtplib.SMTPNotSupportedError):
+        return f"the mail server cannot deliver to this address: {error}", True
+    return f"SMTP server unavailable: {error}", False
 
 
 def _smtp_text(code, text):

@@ -4,6 +4,7 @@ Each kind of email registers how to build its template context (`@email_kind`); 
 built from BASE_URL at render time, so a row never stores a token (lms.tokens).
 """
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
@@ -51,7 +52,14 @@ class UnknownEmailKind(Exception):
     pass
 
 
-def render_email(email, links=None) -> RenderedEmail:
+def render_email(email, links=None, *, merge=None) -> RenderedEmail:
+    """The email as its recipient reads it.
+
+    `merge` (a dict kept for one batch of sends) renders each distinct email once: when two
+    rows differ only in their link (a session's invitation to its 500 learners in one
+    language), the second is the first with its link swapped in. Only contexts of plain
+    values (text, numbers, dates, lists of them) are compared; anything else renders anew.
+    """
     import lms.emails  # noqa: F401  (registers every kind)
 
     kind = EMAIL_KINDS.get(email.kind)
@@ -61,7 +69,36 @@ def render_email(email, links=None) -> RenderedEmail:
     with force_locale(locale_of(email.language)):
         context = kind.build(email, links)
         context.setdefault("platform_name", current_app.config["LMS_PLATFORM_NAME"])
-        subject = context.pop("subject")
-        text = render_template(f"email/{email.kind}.txt", subject=subject, **context)
-        html = render_template(f"email/{email.kind}.html", subject=subject, **context)
+        link = context.get("link")
+        shared = {key: value for key, value in context.items() if key != "link"}
+        if merge is None or not isinstance(link, str) or not _plain(shared):
+            return _render(email.kind, context)
+        key = (email.kind, email.language, repr(sorted(shared.items())))
+        if key not in merge:
+            merged = _render(email.kind, {**shared, "link": _LINK_SLOT})
+            found = _LINK_SLOT in merged.text or _LINK_SLOT in merged.html
+            merge[key] = merged if found and _LINK_SLOT not in merged.subject else None
+        if merge[key] is None:
+            return _render(email.kind, context)
+        return RenderedEmail(subject=merge[key].subject, text=merge[key].text.replace(_LINK_SLOT, link),
+                             html=merge[key].html.replace(_LINK_SLOT, link))
+
+
+_LINK_SLOT = "https://link.invalid/6f1d0c2a"  # rendered where the link goes, then swapped
+
+
+def _render(kind_name, context) -> RenderedEmail:
+    subject = context.pop("subject")
+    text = render_template(f"email/{kind_name}.txt", subject=subject, **context)
+    html = render_template(f"email/{kind_name}.html", subject=subject, **context)
     return RenderedEmail(subject=subject, text=text, html=html)
+
+
+def _plain(value):
+    if value is None or isinstance(value, (str, int, float, bool, date)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _plain(item) for key, item in value.items())
+    return False

@@ -1,7 +1,8 @@
 """The session invitation email (R4: due at the session's start)."""
-from flask_babel import format_datetime, gettext
+from flask_babel import gettext
 
 from lms.extensions import db
+from lms.i18n import format_instant
 from lms.notifications.render import email_kind
 from lms.programs.models import Enrollment
 from lms.tokens import token_from_nonce
@@ -16,8 +17,8 @@ def session_invitation_email(email, links):
         "program_title": session.program.title,
         "program_description": session.program.description,
         "session_name": session.name,
-        "starts": format_datetime(session.starts_at, "d MMMM y, HH:mm zzzz"),
-        "ends": format_datetime(session.ends_at, "d MMMM y, HH:mm") if session.ends_at else None,
+        "starts": format_instant(session.starts_at, "d MMMM y, HH:mm zzzz"),
+        "ends": format_instant(session.ends_at, "d MMMM y, HH:mm") if session.ends_at else None,
         "trainer_names": [trainer.display_name for trainer in session.trainers],
         "link": links("programs.session_invitation", token=token),
         "subject": gettext("Invitation: %(program)s, %(session)s", program=session.program.title,
