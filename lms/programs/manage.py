@@ -305,7 +305,7 @@ def session_add_emails(session_id):
         outcome = invite_people(parsed.emails, actor=current_user, now=now, send_email=form.send_email.data)
         people = db.session.scalars(select(User).where(User.email.in_(parsed.emails),
                                                        User.status != UserStatus.deactivated)).all()
-        cascade.enroll(session, [user.id for user in people], now=now, direct=True,
+        cascade.enroll([session], [user.id for user in people], now=now, direct=True,
                        send_email=form.send_email.data)
     except DomainError as error:
         db.session.rollback()

@@ -322,6 +322,7 @@ def update_session(session, *, name, starts_at, ends_at, trainers, actor, now):
         due = email_due_at(session, now)
         unsent = select(Enrollment.id).where(Enrollment.session_id == session.id,
                                              Enrollment.status == EnrollmentStatus.invited,
+                                             Enrollment.email_due_at.is_not(None),  # None: no email
                                              Enrollment.email_sent_at.is_(None))
         db.session.execute(update(Enrollment).where(Enrollment.id.in_(unsent)).values(email_due_at=due)
                            .execution_options(synchronize_session=False))

@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, func, insert, select
 
 from lms.accounts.models import User, UserStatus
 from lms.due_work import run_due
@@ -444,3 +444,63 @@ def test_r11_assigning_a_big_group_uses_a_number_of_statements_that_does_not_gro
     assert len(queued) == 2020
     # Batches of 1,000: 2,000 members may take a second batch, never a query per member.
     assert big_count <= 2 * small_count, (small_count, big_count)
+
+
+def test_r2_people_added_to_a_group_of_several_sessions_get_each_once_whatever_they_had(
+        app, make_user, make_group, make_session, now):
+    came_back, direct, new = (make_user(f"{name}@example.com") for name in ("came-back", "direct", "new"))
+    group = make_group("Cohort")
+    first = make_session(starts_at=now + timedelta(days=2), name="First")
+    second = make_session(starts_at=now + timedelta(days=4), name="Second")
+    ended = make_session(starts_at=now - timedelta(days=4), ends_at=now - timedelta(days=3), name="Ended")
+    for session in (first, second):
+        assign_group(session, group, actor=None, now=now)
+    db.session.add(SessionGroup(session_id=ended.id, group_id=group.id, created_at=now))
+    add_learner(first, came_back, actor=None, now=now)
+    remove_learner(first, came_back, actor=None, now=now)
+    add_learner(second, direct, actor=None, now=now)
+    db.session.commit()
+
+    add_group_members(group, [came_back.id, direct.id, new.id], actor=None, now=now)
+    db.session.commit()
+
+    invited = {person.email: EnrollmentStatus.invited for person in (came_back, direct, new)}
+    assert registered(first) == invited and registered(second) == invited
+    assert registered(ended) == {}
+    assert enrollment_of(second, direct).is_direct and sources(enrollment_of(second, direct)) == {group.id}
+    assert session_emails("direct@example.com") == [(OutboxStatus.queued, second.starts_at),
+                                                    (OutboxStatus.queued, first.starts_at)]
+    assert session_emails("came-back@example.com") == [(OutboxStatus.cancelled, first.starts_at),
+                                                       (OutboxStatus.queued, first.starts_at),
+                                                       (OutboxStatus.queued, second.starts_at)]
+    assert sorted(session_emails("new@example.com")) == [(OutboxStatus.queued, first.starts_at),
+                                                         (OutboxStatus.queued, second.starts_at)]
+
+
+def test_r11_adding_members_to_a_group_takes_as_many_statements_for_ten_sessions_as_for_one(
+        app, make_user, make_group, make_session, now):
+    def statements_to_add(sessions_count, name):
+        group = make_group(name)
+        for number in range(sessions_count):
+            assign_group(make_session(starts_at=now + timedelta(days=3), name=f"{name} {number}"), group,
+                         actor=None, now=now)
+        people = [make_user(f"{name.lower()}{n}@example.com").id for n in range(30)]
+        db.session.commit()
+        statements = []
+
+        def count(conn, cursor, statement, parameters, context, executemany):
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            add_group_members(group, people, actor=None, now=now)
+            db.session.commit()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        db.session.expire_all()
+        assert db.session.scalar(select(func.count()).select_from(Enrollment).join(
+            SessionGroup, SessionGroup.session_id == Enrollment.session_id).where(
+            SessionGroup.group_id == group.id)) == 30 * sessions_count
+        return len(statements)
+
+    assert statements_to_add(10, "Ten") == statements_to_add(1, "One")

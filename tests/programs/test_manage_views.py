@@ -330,6 +330,8 @@ def test_adding_emails_without_sending_queues_no_email(admin_client, upcoming):
     queued = db.session.scalars(select(OutboxEmail.kind).where(OutboxEmail.recipient == "quiet@example.com",
                                                                 OutboxEmail.status == OutboxStatus.queued)).all()
     assert queued == []
+    row = row_of(text(response), "quiet@example.com")
+    assert "not emailed" in row and "due" not in row
 
 
 @pytest.fixture
