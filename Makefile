@@ -9,6 +9,9 @@ PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 .PHONY: run test install db clean translations messages
 
+# Links in emails point at the server make run starts, unless BASE_URL says otherwise.
+run: export BASE_URL ?= http://$(HOST):$(PORT)
+
 # The virtual environment is rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -5,6 +5,7 @@ from lms.extensions import db
 from lms.i18n import format_instant
 from lms.notifications.render import email_kind
 from lms.programs.models import Enrollment
+from lms.programs.services import SESSION_END_FORMAT, SESSION_START_FORMAT
 from lms.tokens import token_from_nonce
 
 
@@ -17,8 +18,8 @@ def session_invitation_email(email, links):
         "program_title": session.program.title,
         "program_description": session.program.description,
         "session_name": session.name,
-        "starts": format_instant(session.starts_at, "d MMMM y, HH:mm zzzz"),
-        "ends": format_instant(session.ends_at, "d MMMM y, HH:mm") if session.ends_at else None,
+        "starts": format_instant(session.starts_at, SESSION_START_FORMAT),
+        "ends": format_instant(session.ends_at, SESSION_END_FORMAT) if session.ends_at else None,
         "trainer_names": [trainer.display_name for trainer in session.trainers],
         "link": links("programs.session_invitation", token=token),
         "subject": gettext("Invitation: %(program)s, %(session)s", program=session.program.title,

@@ -114,14 +114,19 @@ def registration_link(invitation):
     return url_for("registration.invitation", token=token_from_nonce(invitation.token_nonce))
 
 
+SESSION_START_FORMAT = "d MMMM y, HH:mm zzzz"  # 22 November 2026, 09:00 Coordinated Universal Time
+SESSION_END_FORMAT = "d MMMM y, HH:mm"
+
+
 def session_lines(sessions):
-    """What an email says of each session: program, session name and dates."""
-    from flask_babel import format_datetime
+    """What an email says of each session: program, session name and dates, written as the
+    session invitation email writes them."""
+    from lms.i18n import format_instant
 
     return [
         {"program": session.program.title, "name": session.name,
-         "starts": format_datetime(session.starts_at, "medium"),
-         "ends": format_datetime(session.ends_at, "medium") if session.ends_at else None}
+         "starts": format_instant(session.starts_at, SESSION_START_FORMAT),
+         "ends": format_instant(session.ends_at, SESSION_END_FORMAT) if session.ends_at else None}
         for session in sorted(sessions, key=lambda session: session.starts_at)
     ]
 

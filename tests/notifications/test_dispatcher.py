@@ -417,4 +417,5 @@ def test_an_invitation_lists_the_sessions_with_their_dates(app, smtp_server, adm
     (message,) = smtp_server.to("zoe@example.com")
     body = message.get_body(("plain",)).get_content()
     assert "You are invited to these training sessions:" in body
-    assert f"{session.program.title} — Spring intake: Mar 12, 2026" in body
+    # written as the session invitation email writes dates
+    assert f"{session.program.title} — Spring intake: 12 March 2026, 10:00 Coordinated Universal Time" in body
