@@ -79,10 +79,12 @@ def run_service(as_json, action):
 def _register():
     from lms.accounts.cli import register as register_accounts
     from lms.enrollment.cli import register as register_enrollment
+    from lms.enrollment.cli import register_import
     from lms.programs.cli import register as register_programs
 
     register_accounts(lms_cli)
     register_enrollment(lms_cli)
+    register_import(lms_cli)
     register_programs(lms_cli)
 
     @lms_cli.command("run-due")
@@ -129,7 +131,9 @@ def _register():
 def _demo_text(result):
     if result.get("skipped"):
         return "The database already has users; demo data not loaded."
-    lines = ["Demo data loaded. Sign in at http://127.0.0.1:5000 with:"]
+    from flask import current_app
+
+    lines = [f"Demo data loaded. Sign in at {current_app.config['BASE_URL']} with:"]
     lines += [f"  {login['role']:<8} {login['email']:<28} {login['password']}" for login in result["logins"]]
     return "\n".join(lines)
 

@@ -5,6 +5,7 @@ at the next call, and a second call at the same time finds nothing left to do. O
 deactivations and expiries cancel emails before the dispatcher would send them.
 """
 from lms.accounts.services import deactivate_due_users
+from lms.enrollment.import_jobs import run_queued_import_jobs
 from lms.enrollment.invitations import expire_due_invitations, send_due_reminders
 from lms.extensions import db
 from lms.notifications.dispatcher import dispatch_due_emails
@@ -18,4 +19,7 @@ def run_due(*, now) -> dict:
     }
     db.session.commit()
     report = dispatch_due_emails(now=now)
-    return {**counts, **report.as_dict()}
+    # Imports whose worker died (their own thread normally runs them at once); after the
+    # emails, so a long import never holds them up.
+    imports = run_queued_import_jobs(now=now)
+    return {**counts, **report.as_dict(), "imports_resumed": imports}
