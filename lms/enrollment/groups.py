@@ -1,7 +1,7 @@
 """Groups and their members. Public ids are what admins paste into rosters."""
 import secrets
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 
 from lms.accounts.models import User
 from lms.audit.services import record_event
@@ -83,15 +83,27 @@ def delete_group(group: Group, *, actor, now):
 
 def find_group(reference) -> Group:
     """A group by database id, public id or exact name (the CLI's and rosters' ways to name one)."""
-    reference = str(reference).strip()
-    group = db.session.scalar(
-        select(Group).where((Group.public_id == reference.upper()) | (Group.name == reference))
-    )
-    if group is None and reference.isdigit():
-        group = db.session.get(Group, int(reference))
+    group = resolve_groups([reference]).get(str(reference).strip())
     if group is None:
-        raise NotFound(f"No group with the id or name {reference!r}.")
+        raise NotFound(f"No group with the id or name {str(reference).strip()!r}.")
     return group
+
+
+def resolve_groups(references) -> dict:
+    """{reference: Group or None} for many references in one query: a public id (any case),
+    an exact name, or a database id, preferred in that order."""
+    references = {str(reference).strip() for reference in references if str(reference).strip()}
+    if not references:
+        return {}
+    ids = [int(reference) for reference in references if reference.isdigit() and len(reference) < 10]
+    found = db.session.scalars(select(Group).where(or_(
+        Group.public_id.in_([reference.upper() for reference in references]), Group.name.in_(references),
+        Group.id.in_(ids)))).all()
+    by_public_id = {group.public_id: group for group in found}
+    by_name = {group.name: group for group in found}
+    by_id = {str(group.id): group for group in found}
+    return {reference: by_public_id.get(reference.upper()) or by_name.get(reference) or by_id.get(reference)
+            for reference in references}
 
 
 def add_group_members(group: Group, user_ids, *, actor, now, send_email=True) -> int:

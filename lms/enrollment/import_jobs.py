@@ -37,12 +37,16 @@ def _iso(day):
     return day.isoformat() if day else None
 
 
+def _claimable(now):
+    """Queued, or running under a lease that ran out (its worker died)."""
+    return or_(ImportJob.status == ImportJobStatus.queued,
+               (ImportJob.status == ImportJobStatus.running) & (ImportJob.locked_until < now))
+
+
 def claim_import_job(job_id, *, now) -> bool:
     """Take the job for this worker (queued, or running under an expired lease); commits."""
     claimed = db.session.execute(
-        update(ImportJob).where(ImportJob.id == job_id, or_(
-            ImportJob.status == ImportJobStatus.queued,
-            (ImportJob.status == ImportJobStatus.running) & (ImportJob.locked_until < now)))
+        update(ImportJob).where(ImportJob.id == job_id, _claimable(now))
         .values(status=ImportJobStatus.running, locked_until=now + LEASE, started_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -118,7 +122,5 @@ def _finish(job, now, failure=None):
 
 def run_queued_import_jobs(*, now) -> int:
     """Jobs nobody is running (a worker died, or the server restarted mid-import)."""
-    waiting = db.session.scalars(select(ImportJob.id).where(or_(
-        ImportJob.status == ImportJobStatus.queued,
-        (ImportJob.status == ImportJobStatus.running) & (ImportJob.locked_until < now))).order_by(ImportJob.id)).all()
+    waiting = db.session.scalars(select(ImportJob.id).where(_claimable(now)).order_by(ImportJob.id)).all()
     return sum(1 for job_id in waiting if run_import_job(job_id, now=now) is not None)

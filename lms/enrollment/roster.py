@@ -366,12 +366,6 @@ def quote_row(cells, delimiter=",") -> str:
     line breaks are quoted, and a first cell starting with # is quoted so it is not a comment."""
     cells = ["" if cell is None else str(cell) for cell in cells]
     buffer = io.StringIO()
-    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerow(cells)
-    record = buffer.getvalue()[:-2]
-    if record.lstrip().startswith("#"):
-        first = '"' + cells[0].replace('"', '""') + '"'
-        rest = record[len(cells[0]):] if record.startswith(cells[0]) else None
-        if rest is None:  # the writer quoted the cell already, so it does not start with #
-            return record
-        record = first + rest
-    return record
+    quoting = csv.QUOTE_ALL if cells and cells[0].lstrip().startswith("#") else csv.QUOTE_MINIMAL
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n", quoting=quoting).writerow(cells)
+    return buffer.getvalue()[:-2]

@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from werkzeug.security import generate_password_hash
 
 from lms.accounts.models import Role, User, UserLabel, UserStatus
 from lms.audit.services import record_event
 from lms.clock import platform_today
 from lms.db_utils import chunked, insert_rows
-from lms.enrollment.groups import add_group_members
+from lms.enrollment.groups import add_group_members, resolve_groups
 from lms.enrollment.invitations import _issue_invitations, _tell_existing_members
-from lms.enrollment.models import Group, GroupMembership
+from lms.enrollment.models import GroupMembership
 from lms.enrollment.roster import RosterError
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail
@@ -75,7 +75,7 @@ def plan_import(roster, *, mode="create", defaults=None, now) -> list[PlannedRow
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     defaults = defaults or defaults_for()
-    groups = _resolve_groups({reference for row in roster.rows for reference in row.values.get("groups", [])}
+    groups = resolve_groups({reference for row in roster.rows for reference in row.values.get("groups", [])}
                              | set(defaults["groups"]))
     today = platform_today(now)
     planned = []
@@ -86,24 +86,6 @@ def plan_import(roster, *, mode="create", defaults=None, now) -> list[PlannedRow
         for row in batch:
             planned.append(_plan_row(row, existing.get(row.email), memberships, groups, defaults, mode, today))
     return planned
-
-
-def _resolve_groups(references):
-    """{reference: Group or None}: a public id, an exact name or a database id."""
-    references = {str(reference).strip() for reference in references if str(reference).strip()}
-    if not references:
-        return {}
-    found = db.session.scalars(select(Group).where(or_(
-        Group.public_id.in_([reference.upper() for reference in references]), Group.name.in_(references),
-        Group.id.in_([int(reference) for reference in references if reference.isdigit() and len(reference) < 10])
-    ))).all()
-    resolved = {}
-    for reference in references:
-        resolved[reference] = (next((group for group in found if group.public_id == reference.upper()), None)
-                               or next((group for group in found if group.name == reference), None)
-                               or next((group for group in found if reference.isdigit()
-                                        and group.id == int(reference)), None))
-    return resolved
 
 
 def _memberships(user_ids):

@@ -114,11 +114,8 @@ def _hold_without_server(now):
     return held
 
 
-def message_id(email) -> str:
-    """A stable Message-ID per row: should a crash make us send a row twice, mail servers see
-    one message."""
-    domain = current_app.config["BASE_URL"].split("//", 1)[-1].split("/", 1)[0].split(":")[0] or "localhost"
-    return f"<outbox-{email.id}@{domain}>"
+def message_id_domain(app) -> str:
+    return app.config["BASE_URL"].split("//", 1)[-1].split("/", 1)[0].split(":")[0] or "localhost"
 
 
 class _Sending:
@@ -130,12 +127,17 @@ class _Sending:
         self.links = Links(app)
         self.from_header = address(sender)
         self.envelope_from = parseaddr(sanitize_address(sender))[1]
+        self.domain = message_id_domain(app)
+
+    def message_id(self, email) -> str:
+        """Stable per row: should a crash make us send a row twice, mail servers see one message."""
+        return f"<outbox-{email.id}@{self.domain}>"
 
     def envelope(self, email, merge) -> Envelope:
         rendered = render_email(email, self.links, merge=merge)
         recipient = mailbox(email.recipient)
         data = multipart_alternative(sender=self.from_header, recipient=recipient, subject=rendered.subject,
-                                     text=rendered.text, html=rendered.html, message_id=message_id(email),
+                                     text=rendered.text, html=rendered.html, message_id=self.message_id(email),
                                      timestamp=self.now.timestamp())
         return Envelope(sender=self.envelope_from, recipient=recipient, data=data)
 
