@@ -76,6 +76,7 @@ def _register_blueprints(app):
     from lms.accounts.manage import bp as users_bp
     from lms.accounts.registration import bp as registration_bp
     from lms.accounts.views import bp as accounts_bp
+    from lms.enrollment.import_views import bp as imports_bp
     from lms.enrollment.invitation_views import bp as invitations_bp
     from lms.enrollment.views import bp as groups_bp
     from lms.notifications.views import bp as notifications_bp
@@ -87,6 +88,7 @@ def _register_blueprints(app):
     app.register_blueprint(users_bp)
     app.register_blueprint(groups_bp)
     app.register_blueprint(invitations_bp)
+    app.register_blueprint(imports_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(programs_bp)
     app.register_blueprint(sessions_bp)

@@ -78,6 +78,9 @@ class Config:
         self.LMS_INVITATION_REMINDER_DAYS = _int("LMS_INVITATION_REMINDER_DAYS", 3)
         self.LMS_RUN_SCHEDULER = _bool("LMS_RUN_SCHEDULER")
         self.LMS_SCHEDULER_INTERVAL_SECONDS = _int("LMS_SCHEDULER_INTERVAL_SECONDS", 30)
+        # Imports started from the page run at once in a thread of the web process; off, they
+        # wait for the scheduler's next tick (`lms run-due`).
+        self.LMS_IMPORT_IN_BACKGROUND = _bool("LMS_IMPORT_IN_BACKGROUND", True)
         self.USERS_PER_PAGE = 50
 
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
@@ -107,6 +110,7 @@ def config_for_testing(instance_path, database_uri):
     config.SECRET_KEY = secrets.token_urlsafe(32)
     config.SQLALCHEMY_DATABASE_URI = database_uri
     config.LMS_RUN_SCHEDULER = False
+    config.LMS_IMPORT_IN_BACKGROUND = False  # tests run jobs themselves, with their own clock
     config.MAIL_SERVER = None
     config.MAIL_SUPPRESS_SEND = False  # tests that send do so to a real local SMTP server
     return config

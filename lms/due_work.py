@@ -5,7 +5,7 @@ at the next call, and a second call at the same time finds nothing left to do. O
 deactivations and expiries cancel emails before the dispatcher would send them.
 """
 from lms.accounts.services import deactivate_due_users
-from lms.enrollment.import_jobs import run_queued_import_jobs
+from lms.enrollment.import_jobs import discard_stale_import_drafts, run_queued_import_jobs
 from lms.enrollment.invitations import expire_due_invitations, send_due_reminders
 from lms.extensions import db
 from lms.notifications.dispatcher import dispatch_due_emails
@@ -16,6 +16,7 @@ def run_due(*, now) -> dict:
         "deactivated_users": deactivate_due_users(now=now),
         "expired_invitations": expire_due_invitations(now=now),
         "reminders_queued": send_due_reminders(now=now),
+        "import_previews_discarded": discard_stale_import_drafts(now=now),
     }
     db.session.commit()
     report = dispatch_due_emails(now=now)

@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from lms.accounts.models import Role, User, UserLabel, UserStatus
+from lms.enrollment.import_jobs import preview_import
 from lms.enrollment.invitations import invite_people
-from lms.enrollment.models import Group, GroupMembership, Invitation, InvitationStatus
+from lms.enrollment.models import Group, GroupMembership, ImportJob, ImportJobStatus, Invitation, InvitationStatus
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.outbox import queue_email
@@ -47,6 +48,7 @@ class World(NamedTuple):
     squad: int
     cadet: int
     pupil: int
+    draft: int  # a previewed roster: importee@example.com to create, a row with a bad email
 
 
 # What a learner or a manager must never see of the world.
@@ -55,6 +57,7 @@ PRIVATE = [
     "dormant@example.com", "outsider@example.com", "Otto", "Secret Cohort",
     "invitee@example.com", "Mailbox unavailable",
     "Secret Program", "Hidden Run", "Hidden Squad", "cadet@example.com", "pupil@example.com",
+    "importee@example.com",
 ]
 
 
@@ -83,10 +86,12 @@ def world(make_user, make_group):
                              ends_at=now + timedelta(days=11), trainers=[trainer], actor=owner, now=now)
     assign_group(session, squad, actor=trainer, now=now)
     add_learner(session, pupil, actor=trainer, now=now)
+    draft = preview_import(b"Importee, Ivan, importee@example.com\nBroken, Bea, not-an-email", source="paste",
+                           kind="paste", actor=None, now=now)
     db.session.commit()
     return World(target.id, dormant.id, outsider.id, group.id, group.public_id,
                  invitation.id, invitation.token_hash, token_from_nonce(invitation.token_nonce), email.id,
-                 owner.id, trainer.id, program.id, session.id, squad.id, cadet.id, pupil.id)
+                 owner.id, trainer.id, program.id, session.id, squad.id, cadet.id, pupil.id, draft.id)
 
 
 def _user(user_id):
@@ -169,6 +174,19 @@ NEW_SESSION = {"form": "session", "name": "Extra Run", "starts_at": "2031-01-10T
 SESSION_EDIT = {"name": "Renamed Run", "starts_at": "2031-01-10T09:00", "ends_at": "2031-01-10T17:00",
                 "trainers": "{trainer}"}
 ADD_EMAILS = {"emails-emails": "newbie@example.com", "emails-send_email": "y"}
+
+ROSTER = {"roster": "Rosterson, Rita, roster@example.com", "mode": "create", "language": "en", "role": "learner",
+          "send_email": "y"}
+
+
+def _import_status(job_id):
+    job = db.session.get(ImportJob, job_id)
+    return job.status if job else None
+
+
+def _previews():
+    return db.session.scalar(sa.select(sa.func.count()).select_from(ImportJob))
+
 
 ROUTES = {
     "user list": Route("GET", "/admin/users", admin_sees="target@example.com"),
@@ -263,6 +281,24 @@ ROUTES = {
                                      {"action": "cancel", "ids": "{invitation}"}, admin_status=303,
                                      done=_cancelled),
     # The outbox (admins only).
+    # Rosters (admins only).
+    "import page": Route("GET", "/admin/imports/new", admin_sees="Secret Cohort"),
+    "import preview": Route("POST", "/admin/imports/new", ROSTER, admin_status=303, done=lambda w: _previews() == 2),
+    "import preview (htmx)": Route("POST", "/admin/imports/new", ROSTER, target="import-form", admin_status=204,
+                                   done=lambda w: _previews() == 2),
+    "import draft": Route("GET", "/admin/imports/{draft}", admin_sees="importee@example.com"),
+    "import draft rows (htmx)": Route("GET", "/admin/imports/{draft}?show=create&page=1", target="preview-table",
+                                      admin_sees="importee@example.com"),
+    "import start": Route("POST", "/admin/imports/{draft}/start", admin_status=303,
+                          done=lambda w: _import_status(w.draft) == ImportJobStatus.queued),
+    "import start (htmx)": Route("POST", "/admin/imports/{draft}/start", target="import-start", admin_status=204,
+                                 done=lambda w: _import_status(w.draft) == ImportJobStatus.queued),
+    "import discard": Route("POST", "/admin/imports/{draft}/discard", admin_status=303,
+                            done=lambda w: _import_status(w.draft) is None),
+    "import rejected rows": Route("GET", "/admin/imports/{draft}/rejected.csv", admin_sees="not-an-email"),
+    "import list": Route("GET", "/admin/imports", admin_sees="Past imports"),
+    "import template": Route("GET", "/admin/imports/template.xlsx", admin_sees=b"PK\x03\x04"),
+    "group ids csv": Route("GET", "/admin/imports/group-ids.csv", admin_sees="Secret Cohort"),
     "outbox": Route("GET", "/admin/outbox", admin_sees="target@example.com"),
     "outbox (htmx)": Route("GET", "/admin/outbox?status=failed", target="outbox-table",
                            admin_sees="target@example.com"),
@@ -378,6 +414,7 @@ def snapshot():
         ).all(),
         db.session.execute(sa.select(EnrollmentGroup.enrollment_id, EnrollmentGroup.group_id)
                            .order_by(EnrollmentGroup.enrollment_id, EnrollmentGroup.group_id)).all(),
+        db.session.execute(sa.select(ImportJob.id, ImportJob.status).order_by(ImportJob.id)).all(),
     )
 
 

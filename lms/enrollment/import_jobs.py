@@ -1,27 +1,64 @@
-"""Roster imports as background jobs: the ImportJob row is the job (its input, options,
+"""Roster imports as jobs: the ImportJob row is the job (its input, options, preview,
 progress and report), so progress survives a page reload and a job whose worker died is
 picked up again by the next one (`run_queued_import_jobs`, from the scheduler's due work).
+
+The page's path: `preview_import` reads and plans the roster into a draft (nothing else is
+written), `start_import_job` queues it when the admin presses Import, and
+`run_import_job_in_thread` runs it outside the request.
 """
 import logging
+import threading
 from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from lms.accounts.models import User
+from lms.clock import utcnow
 from lms.enrollment.models import ImportJob, ImportJobStatus
 from lms.enrollment.roster import RosterUnreadable, load_roster
-from lms.enrollment.roster_import import defaults_for, run_import
+from lms.enrollment.roster_import import COUNTERS, defaults_for, plan_import, run_import
+from lms.errors import DomainError
 from lms.extensions import db
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=10)
+DRAFT_LIFETIME = timedelta(days=1)  # a draft holds the roster (maybe passwords): not for long
 MAX_REPORTED_ERRORS = 5000
 
 
 def create_import_job(data: bytes, *, source, filename=None, kind="auto", mode="create", strict=False,
                       defaults=None, actor, now) -> ImportJob:
     """Check the roster can be read and queue it. RosterUnreadable says why it cannot."""
+    job, _ = _new_job(data, source=source, filename=filename, kind=kind, mode=mode, strict=strict,
+                      defaults=defaults, actor=actor, now=now)
+    db.session.flush()
+    return job
+
+
+def preview_import(data: bytes, *, source, filename=None, kind="auto", mode="create", strict=False,
+                   defaults=None, actor, now) -> ImportJob:
+    """Read and plan the roster into a draft job holding every row as the preview shows it;
+    no account, membership or email is written. RosterUnreadable says why it cannot be read."""
+    job, roster = _new_job(data, source=source, filename=filename, kind=kind, mode=mode, strict=strict,
+                           defaults=defaults, actor=actor, now=now)
+    job.status = ImportJobStatus.draft
+    planned = plan_import(roster, mode=mode, defaults=defaults or defaults_for(), now=now)
+    job.preview = [_preview_row(row, roster.columns) for row in planned]
+    counts = {action: 0 for action in COUNTERS}
+    for row in planned:
+        if row.action in counts:
+            counts[row.action] += 1
+    job.created_count, job.updated_count = counts["create"], counts["update"]
+    job.unchanged_count, job.skipped_count = counts["unchanged"], counts["skip"]
+    errors = sorted(roster.errors + [error for row in planned for error in row.errors], key=lambda e: e.line)
+    job.rejected_count = len({error.line for error in errors})
+    job.errors = _errors_with_rows(errors, roster)
+    db.session.flush()
+    return job
+
+
+def _new_job(data, *, source, filename, kind, mode, strict, defaults, actor, now):
     roster = load_roster(data, filename=filename or "", kind=kind, languages=current_app.config["LMS_LANGUAGES"])
     defaults = defaults or defaults_for()
     job = ImportJob(created_by_id=actor.id if actor else None, source=source, filename=filename, mode=mode,
@@ -29,8 +66,85 @@ def create_import_job(data: bytes, *, source, filename=None, kind="auto", mode="
                     options={"kind": kind, "columns": list(roster.columns),
                              "defaults": {**defaults, "deactivate_on": _iso(defaults["deactivate_on"])}})
     db.session.add(job)
-    db.session.flush()
-    return job
+    return job, roster
+
+
+def _preview_row(row, columns):
+    """One row of the preview: its cells as they will be imported (as given, when the row has
+    errors), which of them change an existing account, and the errors by column."""
+    if row.errors:
+        given = dict(zip(columns, row.source, strict=False))
+        cells = {name: ("••••••" if name == "password" and str(value).strip() else _shown(value))
+                 for name, value in given.items()}
+    else:
+        # A new account shows every value it gets (the defaults too); an existing one what
+        # the row gives. Groups: those the person joins.
+        values = dict(row.values if row.action == "create" else row.given)
+        values["groups"] = [group.name for group in row.new_groups]
+        cells = {name: _shown(value, name) for name, value in values.items()}
+    errors = {}
+    for error in row.errors:
+        errors.setdefault(error.column or "", []).append(error.message)
+    return {"line": row.line, "action": row.action, "cells": cells, "errors": errors,
+            "changed": sorted(set(row.changes) | ({"groups"} if row.action == "update" and row.new_groups else set()))}
+
+
+def _shown(value, name=None):
+    if name == "password":
+        return "••••••" if value else ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return " | ".join(str(item) for item in value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def start_import_job(job, *, now) -> None:
+    """The admin pressed Import on a draft: queue it (once, whoever clicks twice)."""
+    if job.is_strict and job.rejected_count:
+        raise DomainError(f"Nothing can be imported: the import is all-or-nothing and {job.rejected_count:,} "
+                          f"row{'s have' if job.rejected_count != 1 else ' has'} errors. Fix them and preview again.")
+    if not job.created_count + job.updated_count:
+        raise DomainError("There is nothing to import: no row creates or updates an account.")
+    started = db.session.execute(
+        update(ImportJob).where(ImportJob.id == job.id, ImportJob.status == ImportJobStatus.draft)
+        .values(status=ImportJobStatus.queued, rows_processed=0, created_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not started:
+        raise DomainError("This import has already been started.")
+    db.session.refresh(job)
+
+
+def discard_import_draft(job) -> bool:
+    """Forget a previewed roster the admin does not import."""
+    return bool(db.session.execute(
+        delete(ImportJob).where(ImportJob.id == job.id, ImportJob.status == ImportJobStatus.draft)
+        .execution_options(synchronize_session=False)).rowcount)
+
+
+def discard_stale_import_drafts(*, now) -> int:
+    """Drafts nobody imported within DRAFT_LIFETIME: their roster is not kept."""
+    return db.session.execute(
+        delete(ImportJob).where(ImportJob.status == ImportJobStatus.draft, ImportJob.created_at < now - DRAFT_LIFETIME)
+        .execution_options(synchronize_session=False)).rowcount
+
+
+def run_import_job_in_thread(app, job_id) -> threading.Thread:
+    """Run a queued job outside the request that queued it (the page polls its progress)."""
+
+    def work():
+        with app.app_context():
+            try:
+                run_import_job(job_id, now=utcnow())
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=work, name=f"import-job-{job_id}", daemon=True)
+    thread.start()
+    return thread
 
 
 def _iso(day):

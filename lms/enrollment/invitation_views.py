@@ -57,7 +57,8 @@ def _allowed_group_ids():
     return None if current_user.role == Role.admin else group_ids_of_trained_sessions(current_user)
 
 
-def _fill_choices(form):
+def fill_choices(form):
+    """Role, language and group choices for what the current person may give."""
     allowed = _allowed_group_ids()
     form.groups.choices = choices(
         (group.id, group.name) for group, _, _ in groups_with_counts() if allowed is None or group.id in allowed
@@ -73,7 +74,7 @@ def _fill_choices(form):
 @bp.route("/invite", methods=["GET", "POST"])
 def invite():
     """An admin or trainer pastes addresses, picks role, groups, language and message, and invites."""
-    form = _fill_choices(InviteForm())
+    form = fill_choices(InviteForm())
     outcome, status = None, 200
     if form.validate_on_submit():
         try:
@@ -92,7 +93,7 @@ def invite():
             outcome.rejected[:0] = parsed.rejected
             db.session.commit()
             flash(_summary_text(outcome), "success" if not outcome.rejected else "info")
-            form = _fill_choices(InviteForm(formdata=None))
+            form = fill_choices(InviteForm(formdata=None))
     if form.errors or form.form_errors:
         status = 422
     return render("invitations/invite.html", "invitations/partials/_invite.html", ["invite-panel"],
@@ -124,7 +125,7 @@ def invite_check():
 @bp.route("/invite/preview", methods=["POST"])
 def invite_preview():
     """The invitation email exactly as the first invitee will get it (but with a sample link)."""
-    form = _fill_choices(InviteForm())
+    form = fill_choices(InviteForm())
     parsed = parse_email_list(form.emails.data or "") if len(form.emails.data or "") < 100_000 else None
     first = parsed.emails[0] if parsed and parsed.emails else "someone@example.com"
     allowed = {choice.value for choice in form.groups.choices}
@@ -149,7 +150,7 @@ def invite_preview():
 @roles_required(Role.admin)
 def account_new():
     """An admin creates an account with a password ("Set an account") and may email the details."""
-    form = _fill_choices(AccountForm())
+    form = fill_choices(AccountForm())
     status = 200
     if form.validate_on_submit():
         try:

@@ -190,6 +190,7 @@ class InviteLinkUse(db.Model):
 
 
 class ImportJobStatus(enum.StrEnum):
+    draft = "draft"  # previewed; nothing is written until the admin starts it
     queued = "queued"
     running = "running"
     finished = "finished"
@@ -217,7 +218,7 @@ class ImportJob(db.Model):
         server_default=ImportJobStatus.queued.value,
         default=ImportJobStatus.queued,
     )
-    input_data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    input_data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     rows_total: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     rows_processed: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     created_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
@@ -226,12 +227,16 @@ class ImportJob(db.Model):
     skipped_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     rejected_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     emails_queued: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
-    errors: Mapped[list] = mapped_column(JSON, default=list)
+    errors: Mapped[list] = mapped_column(JSON, default=list, deferred=True)
+    # A draft's rows as the preview shows them (lms.enrollment.import_jobs.preview_rows).
+    preview: Mapped[list | None] = mapped_column(JSON, deferred=True)
     failure_message: Mapped[str | None] = mapped_column(Text)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
     def __repr__(self):
         return f"<ImportJob {self.id} {self.status.value} {self.rows_processed}/{self.rows_total}>"

@@ -39,6 +39,7 @@ class PlannedRow:
     email: str | None
     action: str  # create | update | unchanged | skip | error
     values: dict  # what the account will hold (row values over the import's defaults)
+    given: dict = field(default_factory=dict)  # the row's own values
     errors: list[RosterError] = field(default_factory=list)
     changes: dict = field(default_factory=dict)  # update/fill: field -> new value
     new_groups: list = field(default_factory=list)  # Group rows the person joins
@@ -99,7 +100,7 @@ def _memberships(user_ids):
 
 def _plan_row(row, user, memberships, groups, defaults, mode, today):
     values = {**{key: value for key, value in defaults.items() if key != "groups"}, **row.values}
-    planned = PlannedRow(line=row.line, email=row.email, action="error", values=values,
+    planned = PlannedRow(line=row.line, email=row.email, action="error", values=values, given=row.values,
                          errors=list(row.errors), source=row.source)
     references = row.values.get("groups") or defaults["groups"]
     unknown = [reference for reference in references if groups.get(str(reference).strip()) is None]

@@ -1,0 +1,193 @@
+"""Set multiple accounts: paste or upload a roster, preview it, import it in the background
+and read its report; the XLSX template, the groups' ids, the rejected rows, past imports.
+
+Admins only (HR). A preview is a draft ImportJob: nothing else is written until Import.
+"""
+from datetime import date
+
+from flask import Blueprint, Response, current_app, flash, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from lms.accounts.models import Role
+from lms.clock import utcnow
+from lms.enrollment.forms import ImportForm
+from lms.enrollment.groups import groups_with_counts
+from lms.enrollment.import_jobs import (
+    discard_import_draft,
+    preview_import,
+    run_import_job_in_thread,
+    start_import_job,
+)
+from lms.enrollment.invitation_views import fill_choices
+from lms.enrollment.models import ImportJob, ImportJobStatus
+from lms.enrollment.roster import RosterUnreadable
+from lms.enrollment.roster_downloads import group_ids_csv, rejected_rows_csv, roster_template
+from lms.enrollment.roster_import import defaults_for
+from lms.errors import DomainError
+from lms.extensions import db
+from lms.web import get_or_404, page_number, redirect_after_post, render, roles_required
+
+bp = Blueprint("imports", __name__, url_prefix="/admin/imports")
+
+PREVIEW_ROWS_PER_PAGE = 100
+IMPORTS_PER_PAGE = 25
+PREVIEW_FILTERS = {"all": None, "error": "error", "create": "create", "update": "update",
+                   "unchanged": "unchanged", "skip": "skip"}
+
+
+@bp.before_request
+@roles_required(Role.admin)
+def require_admin():
+    pass
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new_import():
+    """HR pastes rows or uploads a file, picks the mode and the defaults, and previews."""
+    form = fill_choices(ImportForm())
+    status = 200
+    if request.method == "GET":
+        _prefill(form)
+    if form.validate_on_submit():
+        upload = form.file.data
+        data = upload.read() if upload else (form.roster.data or "").encode()
+        if not data.strip():
+            form.roster.errors = [*form.roster.errors, "Paste some rows or choose a file."]
+        else:
+            try:
+                job = preview_import(
+                    data, source=_source_of(upload), filename=upload.filename if upload else None,
+                    kind="auto" if upload else "paste", mode=form.mode.data, strict=form.strict.data,
+                    defaults=defaults_for(language=form.language.data, role=form.role.data, groups=form.groups.data,
+                                          deactivate_on=form.deactivate_on.data, send_email=form.send_email.data),
+                    actor=current_user, now=utcnow())
+            except RosterUnreadable as error:
+                db.session.rollback()
+                (form.file if upload else form.roster).errors.append(str(error))
+            else:
+                db.session.commit()
+                return redirect_after_post(url_for("imports.import_detail", job_id=job.id))
+    if form.errors:
+        status = 422
+    return render("imports/new.html", "imports/partials/_form.html", ["import-form"], status=status, form=form,
+                  groups=groups_with_counts(), recent=_recent_imports(5))
+
+
+def _source_of(upload):
+    if not upload:
+        return "paste"
+    return "xlsx" if upload.filename.lower().endswith(".xlsx") else "csv"
+
+
+def _prefill(form):
+    """"Edit and preview again": the form as it was for a draft, with its pasted rows."""
+    job_id = request.args.get("from", type=int)
+    job = db.session.get(ImportJob, job_id) if job_id else None
+    if job is None or job.status != ImportJobStatus.draft:
+        return
+    defaults = job.options.get("defaults", {})
+    form.mode.data, form.strict.data = job.mode, job.is_strict
+    form.language.data, form.role.data = defaults.get("language"), defaults.get("role")
+    form.groups.data, form.send_email.data = defaults.get("groups", []), defaults.get("send_email", True)
+    if defaults.get("deactivate_on"):
+        form.deactivate_on.data = date.fromisoformat(defaults["deactivate_on"])
+    if job.source == "paste":
+        form.roster.data = (job.input_data or b"").decode("utf-8", errors="replace")
+
+
+def _recent_imports(limit):
+    return db.session.scalars(select(ImportJob).where(ImportJob.status != ImportJobStatus.draft)
+                              .order_by(ImportJob.created_at.desc(), ImportJob.id.desc()).limit(limit)).all()
+
+
+@bp.route("")
+def import_list():
+    """Every import that ran, newest first, with its figures; each opens on its report."""
+    query = (select(ImportJob).where(ImportJob.status != ImportJobStatus.draft)
+             .order_by(ImportJob.created_at.desc(), ImportJob.id.desc()))
+    pagination = db.paginate(query, page=page_number(), per_page=IMPORTS_PER_PAGE, error_out=False)
+    return render("imports/list.html", "imports/partials/_list.html", ["import-list"], pagination=pagination)
+
+
+@bp.route("/<int:job_id>")
+def import_detail(job_id):
+    """A draft shows its preview; a queued or running import its progress (polled); a
+    finished one its report."""
+    job = get_or_404(ImportJob, job_id)
+    if job.status == ImportJobStatus.draft:
+        return _preview_page(job)
+    return render("imports/job.html", "imports/partials/_progress.html", ["import-progress"], job=job)
+
+
+def _preview_page(job):
+    shown = request.args.get("show", "all")
+    if shown not in PREVIEW_FILTERS:
+        shown = "all"
+    rows = job.preview or []
+    if PREVIEW_FILTERS[shown]:
+        rows = [row for row in rows if row["action"] == PREVIEW_FILTERS[shown]]
+    pages = max(1, -(-len(rows) // PREVIEW_ROWS_PER_PAGE))
+    page = min(page_number(), pages)
+    counts = {"all": job.rows_total, "error": sum(1 for row in job.preview or [] if row["action"] == "error"),
+              "create": job.created_count, "update": job.updated_count, "unchanged": job.unchanged_count,
+              "skip": job.skipped_count}
+    context = dict(job=job, shown=shown, per_page=PREVIEW_ROWS_PER_PAGE, counts=counts, page_number=page, pages=pages, total_shown=len(rows),
+                   rows=rows[(page - 1) * PREVIEW_ROWS_PER_PAGE: page * PREVIEW_ROWS_PER_PAGE],
+                   columns=job.options.get("columns") or [], header_errors=_header_errors(job))
+    return render("imports/preview.html", "imports/partials/_preview_table.html", ["preview-table"], **context)
+
+
+def _header_errors(job):
+    lines = {row["line"] for row in job.preview or []}
+    return [error for error in job.errors or [] if error["line"] not in lines]
+
+
+@bp.route("/<int:job_id>/start", methods=["POST"])
+def import_start(job_id):
+    """Import the previewed rows: the job is queued and run outside the request."""
+    job = get_or_404(ImportJob, job_id)
+    try:
+        start_import_job(job, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect_after_post(url_for("imports.import_detail", job_id=job_id))
+    db.session.commit()
+    if current_app.config["LMS_IMPORT_IN_BACKGROUND"]:
+        run_import_job_in_thread(current_app._get_current_object(), job.id)
+    return redirect_after_post(url_for("imports.import_detail", job_id=job.id))
+
+
+@bp.route("/<int:job_id>/discard", methods=["POST"])
+def import_discard(job_id):
+    """Forget a preview without importing it."""
+    job = get_or_404(ImportJob, job_id)
+    if discard_import_draft(job):
+        flash("The preview was discarded; nothing was imported.", "info")
+    db.session.commit()
+    return redirect_after_post(url_for("imports.new_import"))
+
+
+@bp.route("/<int:job_id>/rejected.csv")
+def rejected_rows(job_id):
+    """The rows with errors, each after a comment saying why, to fix and import again."""
+    job = get_or_404(ImportJob, job_id)
+    return _download(rejected_rows_csv(job), "text/csv; charset=utf-8", f"rejected-rows-import-{job.id}.csv")
+
+
+@bp.route("/template.xlsx")
+def template():
+    """The XLSX template: header, two example rows, drop-down lists, instructions."""
+    data = roster_template(current_app.config["LMS_LANGUAGES"])
+    return _download(data, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "accounts-template.xlsx")
+
+
+@bp.route("/group-ids.csv")
+def group_ids():
+    """Every group's id for rosters, with its name."""
+    return _download(group_ids_csv(groups_with_counts()), "text/csv; charset=utf-8", "group-ids.csv")
+
+
+def _download(data, mimetype, filename):
+    return Response(data, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
