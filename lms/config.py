@@ -95,6 +95,8 @@ class Config:
         self.MAIL_CONNECTIONS = _int("MAIL_CONNECTIONS", 4)
 
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 10 * 1024 * 1024)
+        # A pasted roster is a form field: let it be as large as an uploaded one (Flask's default is 500 kB).
+        self.MAX_FORM_MEMORY_SIZE = self.MAX_CONTENT_LENGTH
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the login session
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

@@ -4,6 +4,7 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
     RadioField,
@@ -85,6 +86,7 @@ class ImportForm(FlaskForm):
     role = SelectField("Role", choices=[], description="For rows with an empty role.")
     groups = MultiCheckboxField("Groups", coerce=int, choices=[], description="For rows with an empty groups column.")
     deactivate_on = DateField("Deactivate on", [Optional()], description="For rows with an empty deactivate_on.")
+    draft = HiddenField()  # "Change the options": the previewed roster, used when no new one is given
     send_email = BooleanField("Send emails", default=True,
                               description="For rows with an empty send_email: an invitation, or the sign-in "
                                           "details when the row sets a password.")

@@ -16,7 +16,7 @@ from sqlalchemy import delete, or_, select, update
 from lms.accounts.models import User
 from lms.clock import utcnow
 from lms.enrollment.models import ImportJob, ImportJobStatus
-from lms.enrollment.roster import RosterUnreadable, load_roster
+from lms.enrollment.roster import RosterUnreadable, cell_text, load_roster
 from lms.enrollment.roster_import import COUNTERS, defaults_for, plan_import, run_import
 from lms.errors import DomainError
 from lms.extensions import db
@@ -43,7 +43,9 @@ def preview_import(data: bytes, *, source, filename=None, kind="auto", mode="cre
     job, roster = _new_job(data, source=source, filename=filename, kind=kind, mode=mode, strict=strict,
                            defaults=defaults, actor=actor, now=now)
     job.status = ImportJobStatus.draft
-    planned = plan_import(roster, mode=mode, defaults=defaults or defaults_for(), now=now)
+    if not roster.rows and not roster.errors:
+        raise RosterUnreadable(f"{filename or 'The paste'} has no rows to import (only a header, blank or comment lines).")
+    planned = plan_import(roster, mode=mode, defaults=defaults or defaults_for(), now=now, actor=actor)
     job.preview = [_preview_row(row, roster.columns) for row in planned]
     counts = {action: 0 for action in COUNTERS}
     for row in planned:
@@ -52,7 +54,7 @@ def preview_import(data: bytes, *, source, filename=None, kind="auto", mode="cre
     job.created_count, job.updated_count = counts["create"], counts["update"]
     job.unchanged_count, job.skipped_count = counts["unchanged"], counts["skip"]
     errors = sorted(roster.errors + [error for row in planned for error in row.errors], key=lambda e: e.line)
-    job.rejected_count = len({error.line for error in errors})
+    job.rejected_count = sum(1 for row in planned if row.errors)
     job.errors = _errors_with_rows(errors, roster)
     db.session.flush()
     return job
@@ -69,12 +71,15 @@ def _new_job(data, *, source, filename, kind, mode, strict, defaults, actor, now
     return job, roster
 
 
+FORM_DEFAULTS = ("language", "role", "groups", "deactivate_on", "send_email")  # the form's values
+
+
 def _preview_row(row, columns):
     """One row of the preview: its cells as they will be imported (as given, when the row has
     errors), which of them change an existing account, and the errors by column."""
     if row.errors:
         given = dict(zip(columns, row.source, strict=False))
-        cells = {name: ("••••••" if name == "password" and str(value).strip() else _shown(value))
+        cells = {name: ("••••••" if name == "password" and cell_text(value) else cell_text(value))
                  for name, value in given.items()}
     else:
         # A new account shows every value it gets (the defaults too); an existing one what
@@ -82,9 +87,12 @@ def _preview_row(row, columns):
         values = dict(row.values if row.action == "create" else row.given)
         values["groups"] = [group.name for group in row.new_groups]
         cells = {name: _shown(value, name) for name, value in values.items()}
+    typed = {name for name, value in zip(columns, row.source, strict=False) if cell_text(value)}
     errors = {}
     for error in row.errors:
-        errors.setdefault(error.column or "", []).append(error.message)
+        from_form = error.column in FORM_DEFAULTS and error.column not in typed
+        errors.setdefault(error.column or "", []).append(("From the form's values: " if from_form else "")
+                                                         + error.message)
     return {"line": row.line, "action": row.action, "cells": cells, "errors": errors,
             "changed": sorted(set(row.changes) | ({"groups"} if row.action == "update" and row.new_groups else set()))}
 
@@ -208,7 +216,7 @@ def _record(job, report, *, done):
     job.rows_processed = done
     job.created_count, job.updated_count = report.created, report.updated
     job.unchanged_count, job.skipped_count = report.unchanged, report.skipped
-    job.rejected_count = len({error.line for error in report.errors})
+    job.rejected_count = report.rejected
     job.emails_queued = report.emails_queued
 
 
@@ -219,7 +227,7 @@ def _errors_with_rows(errors, roster):
     password_at = roster.columns.index("password") if "password" in roster.columns else None
     reported = []
     for error in errors[:MAX_REPORTED_ERRORS]:
-        cells = [str(cell) for cell in cells_by_line.get(error.line, [])]
+        cells = [cell_text(cell) for cell in cells_by_line.get(error.line, [])]
         if password_at is not None and password_at < len(cells):
             cells[password_at] = ""
         reported.append({**error.as_dict(), "cells": cells})

@@ -21,7 +21,7 @@ from lms.enrollment.import_jobs import (
 )
 from lms.enrollment.invitation_views import fill_choices
 from lms.enrollment.models import ImportJob, ImportJobStatus
-from lms.enrollment.roster import RosterUnreadable
+from lms.enrollment.roster import COLUMNS, RosterUnreadable
 from lms.enrollment.roster_downloads import group_ids_csv, rejected_rows_csv, roster_template
 from lms.enrollment.roster_import import defaults_for
 from lms.errors import DomainError
@@ -46,32 +46,46 @@ def require_admin():
 def new_import():
     """HR pastes rows or uploads a file, picks the mode and the defaults, and previews."""
     form = fill_choices(ImportForm())
+    groups = groups_with_counts()
+    public_ids = {group.id: group.public_id for group, _, _ in groups}
     status = 200
     if request.method == "GET":
-        _prefill(form)
+        _prefill(form, {public_id: group_id for group_id, public_id in public_ids.items()})
     if form.validate_on_submit():
-        upload = form.file.data
-        data = upload.read() if upload else (form.roster.data or "").encode()
-        if not data.strip():
-            form.roster.errors = [*form.roster.errors, "Paste some rows or choose a file."]
+        upload, pasted = form.file.data, (form.roster.data or "").strip()
+        earlier = _draft(form.draft.data)
+        if upload and pasted:
+            form.roster.errors.append("Paste rows or upload a file, not both.")
+        elif not upload and not pasted and (earlier is None or earlier.source == "paste"):
+            form.roster.errors.append("Paste some rows or choose a file.")
         else:
+            if upload:
+                data, source, filename = upload.read(), _source_of(upload), upload.filename[-255:]
+            elif pasted:
+                data, source, filename = form.roster.data.encode(), "paste", None
+            else:  # the same roster, other options
+                data, source, filename = earlier.input_data, earlier.source, earlier.filename
             try:
                 job = preview_import(
-                    data, source=_source_of(upload), filename=upload.filename if upload else None,
-                    kind="auto" if upload else "paste", mode=form.mode.data, strict=form.strict.data,
-                    defaults=defaults_for(language=form.language.data, role=form.role.data, groups=form.groups.data,
+                    data, source=source, filename=filename, kind="paste" if source == "paste" else "auto",
+                    mode=form.mode.data, strict=form.strict.data,
+                    defaults=defaults_for(language=form.language.data, role=form.role.data,
+                                          groups=[public_ids[group_id] for group_id in form.groups.data],
                                           deactivate_on=form.deactivate_on.data, send_email=form.send_email.data),
                     actor=current_user, now=utcnow())
             except RosterUnreadable as error:
                 db.session.rollback()
                 (form.file if upload else form.roster).errors.append(str(error))
             else:
+                if earlier is not None:
+                    discard_import_draft(earlier)  # replaced by this preview
                 db.session.commit()
                 return redirect_after_post(url_for("imports.import_detail", job_id=job.id))
     if form.errors:
         status = 422
     return render("imports/new.html", "imports/partials/_form.html", ["import-form"], status=status, form=form,
-                  groups=groups_with_counts(), recent=_recent_imports(5))
+                  groups=groups, recent=_recent_imports(5), earlier=_draft(form.draft.data),
+                  defaults_changed=_defaults_changed(form))
 
 
 def _source_of(upload):
@@ -80,20 +94,35 @@ def _source_of(upload):
     return "xlsx" if upload.filename.lower().endswith(".xlsx") else "csv"
 
 
-def _prefill(form):
-    """"Edit and preview again": the form as it was for a draft, with its pasted rows."""
-    job_id = request.args.get("from", type=int)
-    job = db.session.get(ImportJob, job_id) if job_id else None
-    if job is None or job.status != ImportJobStatus.draft:
+def _draft(job_id):
+    """The draft a form came back with ("Edit and preview again", "Change the options")."""
+    job = db.session.get(ImportJob, int(job_id)) if str(job_id or "").isdigit() and int(job_id) < 2**31 else None
+    return job if job is not None and job.status == ImportJobStatus.draft else None
+
+
+def _prefill(form, group_ids):
+    """The form as it was for a draft: its options, and its rows in the paste box (a file's
+    rows stay in the draft, used again unless another file is chosen).
+    `group_ids`: {public id: id}, as defaults name groups by public id (never ambiguous)."""
+    job = _draft(request.args.get("from"))
+    if job is None:
         return
     defaults = job.options.get("defaults", {})
+    form.draft.data = job.id
     form.mode.data, form.strict.data = job.mode, job.is_strict
     form.language.data, form.role.data = defaults.get("language"), defaults.get("role")
-    form.groups.data, form.send_email.data = defaults.get("groups", []), defaults.get("send_email", True)
+    form.groups.data = [group_ids[public_id] for public_id in defaults.get("groups", []) if public_id in group_ids]
+    form.send_email.data = defaults.get("send_email", True)
     if defaults.get("deactivate_on"):
         form.deactivate_on.data = date.fromisoformat(defaults["deactivate_on"])
     if job.source == "paste":
         form.roster.data = (job.input_data or b"").decode("utf-8", errors="replace")
+
+
+def _defaults_changed(form):
+    return bool(form.groups.data or form.deactivate_on.data or form.send_email.data is False
+                or form.role.data not in (None, "learner")
+                or form.language.data not in (None, current_app.config["LMS_DEFAULT_LANGUAGE"]))
 
 
 def _recent_imports(limit):
@@ -132,9 +161,17 @@ def _preview_page(job):
     counts = {"all": job.rows_total, "error": sum(1 for row in job.preview or [] if row["action"] == "error"),
               "create": job.created_count, "update": job.updated_count, "unchanged": job.unchanged_count,
               "skip": job.skipped_count}
-    context = dict(job=job, shown=shown, per_page=PREVIEW_ROWS_PER_PAGE, counts=counts, page_number=page, pages=pages, total_shown=len(rows),
-                   rows=rows[(page - 1) * PREVIEW_ROWS_PER_PAGE: page * PREVIEW_ROWS_PER_PAGE],
-                   columns=job.options.get("columns") or [], header_errors=_header_errors(job))
+    page_rows = rows[(page - 1) * PREVIEW_ROWS_PER_PAGE: page * PREVIEW_ROWS_PER_PAGE]
+    # Columns empty on this page are left out, so the table fits and every error is in sight.
+    # Every column an account gets (the form's defaults too), and the roster's unknown ones.
+    given = job.options.get("columns") or []
+    columns = list(COLUMNS) + [column for column in given if column not in COLUMNS]
+    shown_columns = [column for column in columns if column == "email" or any(
+        row["cells"].get(column) or row["errors"].get(column) for row in page_rows)]
+    context = dict(job=job, shown=shown, per_page=PREVIEW_ROWS_PER_PAGE, counts=counts, page_number=page,
+                   pages=pages, total_shown=len(rows), rows=page_rows, columns=shown_columns,
+                   empty_columns=[column for column in given if column not in shown_columns],
+                   header_errors=_header_errors(job))
     return render("imports/preview.html", "imports/partials/_preview_table.html", ["preview-table"], **context)
 
 
@@ -163,9 +200,11 @@ def import_start(job_id):
 def import_discard(job_id):
     """Forget a preview without importing it."""
     job = get_or_404(ImportJob, job_id)
-    if discard_import_draft(job):
-        flash("The preview was discarded; nothing was imported.", "info")
+    if not discard_import_draft(job):
+        flash("This import has already been started; it was not discarded.", "error")
+        return redirect_after_post(url_for("imports.import_detail", job_id=job_id))
     db.session.commit()
+    flash("The preview was discarded; nothing was imported.", "info")
     return redirect_after_post(url_for("imports.new_import"))
 
 

@@ -51,8 +51,11 @@ def load_roster(data: bytes, *, filename="", kind="auto", languages, max_rows=MA
             return parse_xlsx(data, languages=languages, max_rows=max_rows)
         except RosterUnreadable:
             raise
-        except Exception as error:  # openpyxl raises many kinds on a damaged workbook
-            raise RosterUnreadable(f"{filename or 'This file'} cannot be read as an XLSX workbook ({error}).") from None
+        except Exception:  # openpyxl raises many kinds on a damaged workbook
+            raise RosterUnreadable(f"{filename or 'This file'} cannot be read as an XLSX workbook: it is damaged, "
+                                   "or another kind of file (a Word document, an old .xls) renamed.") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text": UTF-16, tab-separated
+        return parse_text(data.decode("utf-16", errors="replace"), languages=languages, max_rows=max_rows)
     if is_xlsx or b"\x00" in data[:4096]:
         raise RosterUnreadable(f"{filename or 'This file'} is not a text or CSV roster"
                                + (" (it is an XLSX workbook: choose the XLSX format)." if is_xlsx else "."))
@@ -279,19 +282,36 @@ def _row(line, cells, columns, *, languages, from_xlsx):
     return row
 
 
-def _text(cell):
+def cell_text(cell) -> str:
+    """A cell as the text it stands for: 3.0 is 3, a date at midnight is YYYY-MM-DD, and a
+    leading ' that keeps a spreadsheet from running '=..., '+..., '-... or '@... is dropped."""
     if cell is None:
         return ""
     if isinstance(cell, float) and cell.is_integer():
         cell = int(cell)
     if isinstance(cell, datetime):
         cell = cell.date() if cell.time() == datetime.min.time() else cell
-    return str(cell).replace("\r\n", "\n").strip()
+    text = str(cell).replace("\r\n", "\n").strip()
+    if text[:1] == "'" and _looks_like_formula(text[1:]):
+        text = text[1:]
+    return text
+
+
+FORMULA_STARTS = ("=", "+", "-", "@")  # a spreadsheet runs a cell starting so as a formula
+
+
+def _looks_like_formula(text):
+    """Starts as a formula, or as one already made safe with a ' (which then gets another)."""
+    return text.startswith(FORMULA_STARTS) or (text[:1] == "'" and text[1:].startswith(FORMULA_STARTS))
+
+
+def _spreadsheet_safe(cell):
+    return "'" + cell if _looks_like_formula(cell) or cell.startswith(("\t", "\r")) else cell
 
 
 def _list(cell, name):
     values, seen = [], set()
-    for part in _text(cell).split("|"):
+    for part in cell_text(cell).split("|"):
         part = " ".join(part.split())
         if part and part.casefold() not in seen:
             if name == "labels" and len(part) > MAX_LABEL_LENGTH:
@@ -308,7 +328,7 @@ def _value(name, cell, *, languages, from_xlsx):
         return _date(cell, from_xlsx=from_xlsx)
     if name == "send_email" and isinstance(cell, bool):
         return cell
-    text = _text(cell)
+    text = cell_text(cell)
     if not text:
         return None
     if len(text) > MAX_FIELD_LENGTH.get(name, 100):
@@ -345,7 +365,7 @@ def _date(cell, *, from_xlsx):
         return cell.date()
     if isinstance(cell, date):
         return cell
-    text = _text(cell)
+    text = cell_text(cell)
     if not text:
         return None
     try:
@@ -363,8 +383,9 @@ def _day_first(text, from_xlsx):
 
 def quote_row(cells, delimiter=",") -> str:
     """One CSV record that parse_text reads back as these cells (for "Download rejected rows"):
-    line breaks are quoted, and a first cell starting with # is quoted so it is not a comment."""
-    cells = ["" if cell is None else str(cell) for cell in cells]
+    line breaks are quoted, a first cell starting with # is quoted so it is not a comment, and
+    a cell a spreadsheet would run as a formula gets a leading ' (which cell_text drops)."""
+    cells = [_spreadsheet_safe(cell_text(cell) if not isinstance(cell, str) else cell) for cell in cells]
     buffer = io.StringIO()
     quoting = csv.QUOTE_ALL if cells and cells[0].lstrip().startswith("#") else csv.QUOTE_MINIMAL
     csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n", quoting=quoting).writerow(cells)

@@ -15,10 +15,12 @@ from lms.accounts.export import neutralise
 from lms.enrollment.roster import COLUMNS, quote_row
 
 TEMPLATE_ROWS = 1000  # rows the template's validation lists cover
+# A row whose first cell starts with # is not imported: the examples show the format but
+# never create example.com accounts if left in.
 EXAMPLES = [
-    ["Smith", "James", "james.smith@example.com", "France | North", 1, "apozeiru", "en",
+    ["# Smith", "James", "james.smith@example.com", "France | North", 1, "apozeiru", "en",
      "Professional Photographer", "", "learner", None],
-    ["Martin", "Léa", "lea.martin@example.com", "France", 0, "", "fr", "", "", "manager", None],
+    ["# Martin", "Léa", "lea.martin@example.com", "France", 0, "", "fr", "", "", "manager", None],
 ]
 INSTRUCTIONS = [
     ("last_name", "no", "Family name."),
@@ -31,7 +33,7 @@ INSTRUCTIONS = [
     ("language", "no", "The language of the emails and pages: {languages}. Empty: the platform's default."),
     ("additional_info", "no", "Free text, for example a job title."),
     ("groups", "no", "Group ids or exact group names separated by |. Joining a group enrols the person "
-                     "in the group's sessions. The Add users page lists the ids."),
+                     "in the group's sessions. The Add people page lists the ids."),
     ("role", "no", "learner (the default; trainee also works), manager or admin."),
     ("deactivate_on", "no", "A date after today (a date cell, or text as YYYY-MM-DD): the account is "
                             "deactivated at the start of that day."),
@@ -71,7 +73,8 @@ def roster_template(languages) -> bytes:
     notes = workbook.create_sheet("Instructions")
     notes.append(["How to fill in the Accounts sheet"])
     notes["A1"].font = Font(bold=True, size=14)
-    notes.append(["One row per account. Replace the two example rows with your own. Keep the header row; "
+    notes.append(["One row per account. The two example rows start with # so they are not imported: type over "
+                  "them or delete them. Keep the header row; "
                   "columns may be moved or left out (email is required). Rows whose first cell starts with # "
                   "are ignored. Up to 50,000 rows and 10 MB per file."])
     notes.append([])
@@ -106,7 +109,7 @@ def rejected_rows_csv(job) -> str:
             lines.append(_comment(f"# line {line}" + (f", {error['column']}" if error["column"] else "")
                                   + f": {error['message']}"))
         if line in cells_by_line:
-            lines.append(quote_row([neutralise(str(cell)) for cell in cells_by_line[line]]))
+            lines.append(quote_row(cells_by_line[line]))
     return "\r\n".join(lines) + "\r\n"
 
 

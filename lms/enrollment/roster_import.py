@@ -56,6 +56,7 @@ class ImportReport:
     unchanged: int = 0
     skipped: int = 0
     emails_queued: int = 0
+    rejected: int = 0  # data rows not imported (the header's errors are in `errors` only)
     errors: list[RosterError] = field(default_factory=list)
 
     def as_dict(self):
@@ -71,7 +72,7 @@ def defaults_for(*, language=None, role=None, groups=(), deactivate_on=None, sen
             "deactivate_on": deactivate_on, "send_email": send_email}
 
 
-def plan_import(roster, *, mode="create", defaults=None, now) -> list[PlannedRow]:
+def plan_import(roster, *, mode="create", defaults=None, now, actor=None) -> list[PlannedRow]:
     """Every row with what importing it would do, reading the database but writing nothing."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
@@ -85,7 +86,8 @@ def plan_import(roster, *, mode="create", defaults=None, now) -> list[PlannedRow
         existing = {user.email: user for user in db.session.scalars(select(User).where(User.email.in_(emails)))}
         memberships = _memberships([user.id for user in existing.values()])
         for row in batch:
-            planned.append(_plan_row(row, existing.get(row.email), memberships, groups, defaults, mode, today))
+            planned.append(_plan_row(row, existing.get(row.email), memberships, groups, defaults, mode, today,
+                                     actor_id=actor.id if actor else None))
     return planned
 
 
@@ -98,7 +100,7 @@ def _memberships(user_ids):
     return groups
 
 
-def _plan_row(row, user, memberships, groups, defaults, mode, today):
+def _plan_row(row, user, memberships, groups, defaults, mode, today, actor_id=None):
     values = {**{key: value for key, value in defaults.items() if key != "groups"}, **row.values}
     planned = PlannedRow(line=row.line, email=row.email, action="error", values=values, given=row.values,
                          errors=list(row.errors), source=row.source)
@@ -122,6 +124,14 @@ def _plan_row(row, user, memberships, groups, defaults, mode, today):
         return planned
     planned.new_groups = [group for group in row_groups if group.id not in memberships.get(user.id, set())]
     planned.changes = _changes(user, row.values, mode)
+    if user.id == actor_id:  # as on the account page: nobody demotes or schedules away themselves
+        for name, message in (("role", "You cannot change your own role."),
+                              ("deactivate_on", "You cannot schedule your own deactivation.")):
+            if name in planned.changes:
+                planned.errors.append(RosterError(row.line, name, message))
+        if planned.errors:
+            planned.action, planned.changes, planned.new_groups = "error", {}, []
+            return planned
     planned.action = "update" if planned.changes or planned.new_groups else "unchanged"
     return planned
 
@@ -150,8 +160,9 @@ def run_import(roster, *, actor, now, mode="create", defaults=None, strict=False
                progress=None) -> ImportReport:
     """Plan, then write the valid rows (all or none when strict). `progress(done, report)` is
     called after each batch. Nothing is committed here."""
-    planned = plan_import(roster, mode=mode, defaults=defaults, now=now)
+    planned = plan_import(roster, mode=mode, defaults=defaults, now=now, actor=actor)
     report = ImportReport(dry_run=dry_run, total_rows=roster.total_rows,
+                          rejected=sum(1 for row in planned if row.errors),
                           errors=roster.errors + [error for row in planned for error in row.errors])
     report.errors.sort(key=lambda error: error.line)
     writing = not dry_run and not (strict and report.errors)
@@ -170,7 +181,7 @@ def run_import(roster, *, actor, now, mode="create", defaults=None, strict=False
         if progress is not None:
             progress(done, report)
     record_event(actor, "roster.imported", "user", None, now=now, mode=mode, rows=report.total_rows,
-                 created=report.created, updated=report.updated, rejected=len({e.line for e in report.errors}))
+                 created=report.created, updated=report.updated, rejected=report.rejected)
     return report
 
 

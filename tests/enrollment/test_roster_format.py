@@ -650,13 +650,34 @@ def test_load_accepts_a_file_at_the_size_limit():
 @pytest.mark.parametrize("data", [
     b"\x00\x01\x02\x03binary",
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
-    "email\nj@example.com\n".encode("utf-16"),
-], ids=["nul", "png", "utf-16"])
+    "email\nj@example.com\n".encode("utf-16-le"),  # UTF-16 without its byte order mark
+], ids=["nul", "png", "utf-16 without BOM"])
 def test_load_refuses_a_binary_file(data):
     with pytest.raises(RosterUnreadable) as refused:
         load(data, filename="photo.png")
 
     assert "photo.png" in str(refused.value)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_load_reads_excel_unicode_text_utf16_with_its_byte_order_mark(encoding):
+    data = ("\ufeff" if encoding == "utf-16-be" else "") + "last_name\temail\nÖzil\tj@example.com\n"
+
+    roster = load(data.encode(encoding))
+
+    assert [row.values for row in roster.rows] == [{"last_name": "Özil", "email": "j@example.com"}]
+
+
+def test_a_quoted_formula_is_read_without_its_apostrophe_and_quote_row_writes_it_back_so():
+    cells = ["=SUM(A1)", "'=kept", "+33 6 12", "O'Brien", "j@example.com", "-", "'plain-password"]
+    text = "last_name,first_name,additional_info,labels,email,groups,password\n" + quote_row(cells) + "\n"
+
+    assert quote_row(cells).split(",")[:3] == ["'=SUM(A1)", "''=kept", "'+33 6 12"]
+    row = only_row(parse(text))
+    assert (row.values["last_name"], row.values["first_name"], row.values["additional_info"]) == \
+        ("=SUM(A1)", "'=kept", "+33 6 12")
+    assert row.values["labels"] == ["O'Brien"] and row.values["groups"] == ["-"]
+    assert row.values["password"] == "'plain-password"
 
 
 @pytest.mark.parametrize("kind", ["csv", "paste"])
