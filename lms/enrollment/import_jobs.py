@@ -118,7 +118,7 @@ def start_import_job(job, *, now) -> None:
         raise DomainError("There is nothing to import: no row creates or updates an account.")
     started = db.session.execute(
         update(ImportJob).where(ImportJob.id == job.id, ImportJob.status == ImportJobStatus.draft)
-        .values(status=ImportJobStatus.queued, rows_processed=0, created_at=now)
+        .values(status=ImportJobStatus.queued, rows_checked=0, rows_processed=0, created_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not started:
@@ -190,13 +190,17 @@ def run_import_job(job_id, *, now, actor=None) -> ImportJob | None:
         if actor is None and job.created_by_id is not None:
             actor = db.session.get(User, job.created_by_id)
 
+        def checked(rows):
+            job.rows_checked, job.locked_until = rows, now + LEASE
+            db.session.commit()
+
         def progress(done, report):
             _record(job, report, done=done)
             job.locked_until = now + LEASE
             db.session.commit()
 
         report = run_import(roster, actor=actor, now=now, mode=job.mode, defaults=defaults,
-                            strict=job.is_strict, progress=progress)
+                            strict=job.is_strict, progress=progress, checked=checked)
     except RosterUnreadable as error:
         db.session.rollback()
         _finish(job, now, failure=str(error))
@@ -207,6 +211,7 @@ def run_import_job(job_id, *, now, actor=None) -> ImportJob | None:
         _finish(job, now, failure=f"The import stopped: {error}")
         return job
     _record(job, report, done=roster.total_rows)
+    job.rows_checked = roster.total_rows
     job.errors = _errors_with_rows(report.errors, roster)
     _finish(job, now)
     return job

@@ -220,7 +220,8 @@ class ImportJob(db.Model):
     )
     input_data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     rows_total: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
-    rows_processed: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    rows_checked: Mapped[int] = mapped_column(Integer, server_default="0", default=0)  # planned, first
+    rows_processed: Mapped[int] = mapped_column(Integer, server_default="0", default=0)  # then written
     created_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     updated_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     unchanged_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)

@@ -72,8 +72,9 @@ def defaults_for(*, language=None, role=None, groups=(), deactivate_on=None, sen
             "deactivate_on": deactivate_on, "send_email": send_email}
 
 
-def plan_import(roster, *, mode="create", defaults=None, now, actor=None) -> list[PlannedRow]:
-    """Every row with what importing it would do, reading the database but writing nothing."""
+def plan_import(roster, *, mode="create", defaults=None, now, actor=None, progress=None) -> list[PlannedRow]:
+    """Every row with what importing it would do, reading the database but writing nothing.
+    `progress(rows_planned)` is called after each batch."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     defaults = defaults or defaults_for()
@@ -88,6 +89,8 @@ def plan_import(roster, *, mode="create", defaults=None, now, actor=None) -> lis
         for row in batch:
             planned.append(_plan_row(row, existing.get(row.email), memberships, groups, defaults, mode, today,
                                      actor_id=actor.id if actor else None))
+        if progress is not None:
+            progress(len(planned))
     return planned
 
 
@@ -157,10 +160,11 @@ def _changes(user, given, mode):
 
 
 def run_import(roster, *, actor, now, mode="create", defaults=None, strict=False, dry_run=False,
-               progress=None) -> ImportReport:
-    """Plan, then write the valid rows (all or none when strict). `progress(done, report)` is
-    called after each batch. Nothing is committed here."""
-    planned = plan_import(roster, mode=mode, defaults=defaults, now=now, actor=actor)
+               progress=None, checked=None) -> ImportReport:
+    """Plan, then write the valid rows (all or none when strict). `checked(rows)` is called after
+    each batch planned, then `progress(done, report)` after each batch written. Nothing is
+    committed here."""
+    planned = plan_import(roster, mode=mode, defaults=defaults, now=now, actor=actor, progress=checked)
     report = ImportReport(dry_run=dry_run, total_rows=roster.total_rows,
                           rejected=sum(1 for row in planned if row.errors),
                           errors=roster.errors + [error for row in planned for error in row.errors])

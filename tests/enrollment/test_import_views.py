@@ -210,33 +210,44 @@ def test_an_htmx_preview_is_answered_with_a_redirect_header(admin_client):
     assert job_of(job_id).status == ImportJobStatus.draft
 
 
-def test_the_progress_shows_rows_done_and_polls_until_the_report_replaces_it(admin_client, monkeypatch, now):
+def test_the_progress_bar_moves_through_checking_then_importing_and_polls_until_the_report(
+        admin_client, monkeypatch, now):
     monkeypatch.setattr(roster_import, "BATCH_SIZE", 2)
     job_id, _ = previewed(admin_client, "\n".join(f"Last{n}, First{n}, p{n}@example.com" for n in range(5)))
     assert start(admin_client, job_id).status_code == 303
     url = f"/admin/imports/{job_id}"
 
     page = text(admin_client.get(url))
-    assert "0 / 5 rows" in visible(page) and '<progress value="0" max="5"' in page and "<html" in page
+    assert "0 / 5 rows checked" in visible(page) and '<progress value="0" max="10"' in page and "<html" in page
     assert "Waiting to start" in visible(page)
 
     during = []
     original = import_jobs.run_import
 
-    def run_import_watched(*args, progress, **kwargs):
-        def watched(done, report_so_far):
-            progress(done, report_so_far)
+    def run_import_watched(*args, progress, checked, **kwargs):
+        def look():
             during.append(text(admin_client.get(url, headers=htmx_headers("import-progress"))))
 
-        return original(*args, progress=watched, **kwargs)
+        def watched_checked(rows):
+            checked(rows)
+            look()
+
+        def watched_progress(done, report_so_far):
+            progress(done, report_so_far)
+            look()
+
+        return original(*args, progress=watched_progress, checked=watched_checked, **kwargs)
 
     monkeypatch.setattr(import_jobs, "run_import", run_import_watched)
     run_import_job(job_id, now=now)
 
+    bars = [int(re.search(r'<progress value="(\d+)" max="10"', fragment).group(1)) for fragment in during]
+    assert bars == [2, 4, 5, 7, 9, 10]  # 5 rows checked, then 5 written, by 2
+    assert "Step 1 of 2: checking the rows" in visible(during[0]) and "2 / 5 rows checked" in visible(during[0])
+    assert "Step 2 of 2: importing" in visible(during[3]) and "2 / 5 rows imported" in visible(during[3])
     first = during[0]
     assert "<html" not in first and first.lstrip().startswith('<section id="import-progress"')
-    assert "2 / 5 rows" in visible(first) and "Importing" in visible(first)
-    assert 'hx-trigger="load delay:700ms"' in first and f'hx-get="{url}"' in first
+    assert 'hx-trigger="load delay:500ms"' in first and f'hx-get="{url}"' in first
     done = text(admin_client.get(url, headers=htmx_headers("import-progress")))
     assert "<html" not in done and "hx-trigger" not in done and "hx-get" not in done
     assert "Report" in visible(done) and report(done)["Created"] == 5
