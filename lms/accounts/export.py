@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from lms.accounts.models import User, UserLabel
 from lms.db_utils import chunked
+from lms.enrollment.roster import FORMULA_STARTS
 from lms.enrollment.groups import group_names_by_user, member_query
 from lms.extensions import db
 
@@ -23,8 +24,9 @@ COLUMNS = [
     "deactivate_on",
 ]
 FORMATS = ("csv", "xlsx", "json")
-# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets (the
+# roster parser drops the ' that neutralises them, so an exported cell imports back as it was).
+FORMULA_TRIGGERS = FORMULA_STARTS + ("\t", "\r")
 
 
 def export_users(group=None) -> list[dict]:

@@ -17,7 +17,7 @@ from lms.accounts.models import User
 from lms.clock import utcnow
 from lms.enrollment.models import ImportJob, ImportJobStatus
 from lms.enrollment.roster import RosterUnreadable, cell_text, load_roster
-from lms.enrollment.roster_import import COUNTERS, defaults_for, plan_import, run_import
+from lms.enrollment.roster_import import count_actions, defaults_for, plan_import, report_of_plan, run_import
 from lms.errors import DomainError
 from lms.extensions import db
 
@@ -30,8 +30,8 @@ MAX_REPORTED_ERRORS = 5000
 def create_import_job(data: bytes, *, source, filename=None, kind="auto", mode="create", strict=False,
                       defaults=None, actor, now) -> ImportJob:
     """Check the roster can be read and queue it. RosterUnreadable says why it cannot."""
-    job, _ = _new_job(data, source=source, filename=filename, kind=kind, mode=mode, strict=strict,
-                      defaults=defaults, actor=actor, now=now)
+    job, _, _ = _new_job(data, source=source, filename=filename, kind=kind, mode=mode, strict=strict,
+                         defaults=defaults, actor=actor, now=now)
     db.session.flush()
     return job
 
@@ -40,35 +40,30 @@ def preview_import(data: bytes, *, source, filename=None, kind="auto", mode="cre
                    defaults=None, actor, now) -> ImportJob:
     """Read and plan the roster into a draft job holding every row as the preview shows it;
     no account, membership or email is written. RosterUnreadable says why it cannot be read."""
-    job, roster = _new_job(data, source=source, filename=filename, kind=kind, mode=mode, strict=strict,
-                           defaults=defaults, actor=actor, now=now)
-    job.status = ImportJobStatus.draft
+    job, roster, defaults = _new_job(data, source=source, filename=filename, kind=kind, mode=mode, strict=strict,
+                                     defaults=defaults, actor=actor, now=now, status=ImportJobStatus.draft)
     if not roster.rows and not roster.errors:
         raise RosterUnreadable(f"{filename or 'The paste'} has no rows to import (only a header, blank or comment lines).")
-    planned = plan_import(roster, mode=mode, defaults=defaults or defaults_for(), now=now, actor=actor)
+    planned = plan_import(roster, mode=mode, defaults=defaults, now=now, actor=actor)
     job.preview = [_preview_row(row, roster.columns) for row in planned]
-    counts = {action: 0 for action in COUNTERS}
-    for row in planned:
-        if row.action in counts:
-            counts[row.action] += 1
-    job.created_count, job.updated_count = counts["create"], counts["update"]
-    job.unchanged_count, job.skipped_count = counts["unchanged"], counts["skip"]
-    errors = sorted(roster.errors + [error for row in planned for error in row.errors], key=lambda e: e.line)
-    job.rejected_count = sum(1 for row in planned if row.errors)
-    job.errors = _errors_with_rows(errors, roster)
+    report = report_of_plan(roster, planned)
+    count_actions(report, planned)
+    _record(job, report, done=0)
+    job.errors = _errors_with_rows(report.errors, roster)
     db.session.flush()
     return job
 
 
-def _new_job(data, *, source, filename, kind, mode, strict, defaults, actor, now):
+def _new_job(data, *, source, filename, kind, mode, strict, defaults, actor, now, status=ImportJobStatus.queued):
+    """(job, roster, defaults): the job for a roster that can be read, added to the session."""
     roster = load_roster(data, filename=filename or "", kind=kind, languages=current_app.config["LMS_LANGUAGES"])
     defaults = defaults or defaults_for()
     job = ImportJob(created_by_id=actor.id if actor else None, source=source, filename=filename, mode=mode,
-                    is_strict=strict, input_data=data, rows_total=roster.total_rows, created_at=now,
+                    is_strict=strict, input_data=data, rows_total=roster.total_rows, created_at=now, status=status,
                     options={"kind": kind, "columns": list(roster.columns),
                              "defaults": {**defaults, "deactivate_on": _iso(defaults["deactivate_on"])}})
     db.session.add(job)
-    return job, roster
+    return job, roster, defaults
 
 
 FORM_DEFAULTS = ("language", "role", "groups", "deactivate_on", "send_email")  # the form's values
@@ -77,20 +72,18 @@ FORM_DEFAULTS = ("language", "role", "groups", "deactivate_on", "send_email")  #
 def _preview_row(row, columns):
     """One row of the preview: its cells as they will be imported (as given, when the row has
     errors), which of them change an existing account, and the errors by column."""
+    given = {name: cell_text(value) for name, value in zip(columns, row.source, strict=False)}
     if row.errors:
-        given = dict(zip(columns, row.source, strict=False))
-        cells = {name: ("••••••" if name == "password" and cell_text(value) else cell_text(value))
-                 for name, value in given.items()}
+        cells = {name: ("••••••" if name == "password" and text else text) for name, text in given.items()}
     else:
         # A new account shows every value it gets (the defaults too); an existing one what
         # the row gives. Groups: those the person joins.
         values = dict(row.values if row.action == "create" else row.given)
         values["groups"] = [group.name for group in row.new_groups]
         cells = {name: _shown(value, name) for name, value in values.items()}
-    typed = {name for name, value in zip(columns, row.source, strict=False) if cell_text(value)}
     errors = {}
     for error in row.errors:
-        from_form = error.column in FORM_DEFAULTS and error.column not in typed
+        from_form = error.column in FORM_DEFAULTS and not given.get(error.column)
         errors.setdefault(error.column or "", []).append(("From the form's values: " if from_form else "")
                                                          + error.message)
     return {"line": row.line, "action": row.action, "cells": cells, "errors": errors,

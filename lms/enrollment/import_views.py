@@ -26,7 +26,7 @@ from lms.enrollment.roster_downloads import group_ids_csv, rejected_rows_csv, ro
 from lms.enrollment.roster_import import defaults_for
 from lms.errors import DomainError
 from lms.extensions import db
-from lms.web import get_or_404, page_number, redirect_after_post, render, roles_required
+from lms.web import MAX_ID, get_or_404, page_number, redirect_after_post, render, roles_required
 
 bp = Blueprint("imports", __name__, url_prefix="/admin/imports")
 
@@ -45,15 +45,15 @@ def require_admin():
 @bp.route("/new", methods=["GET", "POST"])
 def new_import():
     """HR pastes rows or uploads a file, picks the mode and the defaults, and previews."""
-    form = fill_choices(ImportForm())
     groups = groups_with_counts()
+    form = fill_choices(ImportForm(), groups)
     public_ids = {group.id: group.public_id for group, _, _ in groups}
     status = 200
     if request.method == "GET":
         _prefill(form, {public_id: group_id for group_id, public_id in public_ids.items()})
+    earlier = _draft(form.draft.data)
     if form.validate_on_submit():
         upload, pasted = form.file.data, (form.roster.data or "").strip()
-        earlier = _draft(form.draft.data)
         if upload and pasted:
             form.roster.errors.append("Paste rows or upload a file, not both.")
         elif not upload and not pasted and (earlier is None or earlier.source == "paste"):
@@ -84,19 +84,17 @@ def new_import():
     if form.errors:
         status = 422
     return render("imports/new.html", "imports/partials/_form.html", ["import-form"], status=status, form=form,
-                  groups=groups, recent=_recent_imports(5), earlier=_draft(form.draft.data),
+                  groups=groups, recent=_recent_imports(5), earlier=earlier,
                   defaults_changed=_defaults_changed(form))
 
 
 def _source_of(upload):
-    if not upload:
-        return "paste"
     return "xlsx" if upload.filename.lower().endswith(".xlsx") else "csv"
 
 
 def _draft(job_id):
     """The draft a form came back with ("Edit and preview again", "Change the options")."""
-    job = db.session.get(ImportJob, int(job_id)) if str(job_id or "").isdigit() and int(job_id) < 2**31 else None
+    job = db.session.get(ImportJob, int(job_id)) if str(job_id or "").isdigit() and int(job_id) <= MAX_ID else None
     return job if job is not None and job.status == ImportJobStatus.draft else None
 
 
@@ -158,7 +156,7 @@ def _preview_page(job):
         rows = [row for row in rows if row["action"] == PREVIEW_FILTERS[shown]]
     pages = max(1, -(-len(rows) // PREVIEW_ROWS_PER_PAGE))
     page = min(page_number(), pages)
-    counts = {"all": job.rows_total, "error": sum(1 for row in job.preview or [] if row["action"] == "error"),
+    counts = {"all": job.rows_total, "error": job.rejected_count,
               "create": job.created_count, "update": job.updated_count, "unchanged": job.unchanged_count,
               "skip": job.skipped_count}
     page_rows = rows[(page - 1) * PREVIEW_ROWS_PER_PAGE: page * PREVIEW_ROWS_PER_PAGE]

@@ -57,11 +57,13 @@ def _allowed_group_ids():
     return None if current_user.role == Role.admin else group_ids_of_trained_sessions(current_user)
 
 
-def fill_choices(form):
-    """Role, language and group choices for what the current person may give."""
+def fill_choices(form, groups=None):
+    """Role, language and group choices for what the current person may give; `groups` as
+    groups_with_counts gives them, when the caller has them already."""
     allowed = _allowed_group_ids()
     form.groups.choices = choices(
-        (group.id, group.name) for group, _, _ in groups_with_counts() if allowed is None or group.id in allowed
+        (group.id, group.name) for group, _, _ in (groups if groups is not None else groups_with_counts())
+        if allowed is None or group.id in allowed
     )
     roles = [Role.learner] if current_user.role != Role.admin else [Role.learner, Role.manager, Role.admin]
     form.role.choices = choices((role.value, role.label) for role in roles)

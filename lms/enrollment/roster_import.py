@@ -165,21 +165,17 @@ def run_import(roster, *, actor, now, mode="create", defaults=None, strict=False
     each batch planned, then `progress(done, report)` after each batch written. Nothing is
     committed here."""
     planned = plan_import(roster, mode=mode, defaults=defaults, now=now, actor=actor, progress=checked)
-    report = ImportReport(dry_run=dry_run, total_rows=roster.total_rows,
-                          rejected=sum(1 for row in planned if row.errors),
-                          errors=roster.errors + [error for row in planned for error in row.errors])
-    report.errors.sort(key=lambda error: error.line)
-    writing = not dry_run and not (strict and report.errors)
-    if not writing and not dry_run:
-        return report
+    report = report_of_plan(roster, planned, dry_run=dry_run)
     if dry_run:
-        _count(report, planned)
+        count_actions(report, planned)
+        return report
+    if strict and report.errors:
         return report
     first_email_id = db.session.scalar(select(func.max(OutboxEmail.id))) or 0
     done = 0
     for batch in chunked(planned, BATCH_SIZE):
         _write(batch, actor=actor, now=now)
-        _count(report, batch)
+        count_actions(report, batch)
         done += len(batch)
         report.emails_queued = db.session.scalar(select(func.count()).where(OutboxEmail.id > first_email_id))
         if progress is not None:
@@ -189,10 +185,18 @@ def run_import(roster, *, actor, now, mode="create", defaults=None, strict=False
     return report
 
 
+def report_of_plan(roster, planned, *, dry_run=False) -> ImportReport:
+    """The report as the plan stands before anything is written: its errors by line and the
+    rows they reject; the actions are counted by `count_actions` (as a batch is written)."""
+    errors = sorted(roster.errors + [error for row in planned for error in row.errors], key=lambda error: error.line)
+    return ImportReport(dry_run=dry_run, total_rows=roster.total_rows,
+                        rejected=sum(1 for row in planned if row.errors), errors=errors)
+
+
 COUNTERS = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped"}
 
 
-def _count(report, rows):
+def count_actions(report, rows):
     for row in rows:
         if row.action in COUNTERS:
             setattr(report, COUNTERS[row.action], getattr(report, COUNTERS[row.action]) + 1)
