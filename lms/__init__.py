@@ -7,7 +7,7 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 
 from lms.config import Config
-from lms.extensions import babel, csrf, db, htmx, login_manager, mail, migrate
+from lms.extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +29,7 @@ def create_app(config=None):
     mail.init_app(app)
     htmx.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
     from lms.i18n import select_locale
 
     babel.init_app(app, locale_selector=select_locale)
@@ -78,6 +79,8 @@ def _register_blueprints(app):
     from lms.accounts.views import bp as accounts_bp
     from lms.enrollment.import_views import bp as imports_bp
     from lms.enrollment.invitation_views import bp as invitations_bp
+    from lms.enrollment.join_views import bp as joining_bp
+    from lms.enrollment.link_views import bp as links_bp
     from lms.enrollment.views import bp as groups_bp
     from lms.notifications.views import bp as notifications_bp
     from lms.programs.manage import bp as sessions_bp
@@ -89,6 +92,8 @@ def _register_blueprints(app):
     app.register_blueprint(groups_bp)
     app.register_blueprint(invitations_bp)
     app.register_blueprint(imports_bp)
+    app.register_blueprint(links_bp)
+    app.register_blueprint(joining_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(programs_bp)
     app.register_blueprint(sessions_bp)
@@ -103,6 +108,7 @@ def _register_errors(app):
         404: (_l("Not found"), _l("There is nothing at this address. It may have been deleted.")),
         405: (_l("Not allowed"), _l("This address does not accept that kind of request.")),
         413: (_l("Too large"), _l("The upload is larger than the platform accepts.")),
+        429: (_l("Too many attempts"), _l("Too many requests came from your address. Wait a minute, then try again.")),
         500: (_l("Something went wrong"), _l("The error has been logged. Please try again.")),
     }
 

@@ -83,6 +83,14 @@ class Config:
         self.LMS_IMPORT_IN_BACKGROUND = _bool("LMS_IMPORT_IN_BACKGROUND", True)
         self.USERS_PER_PAGE = 50
 
+        # Invite links' public pages and the sign-in form, per client address, so tokens and
+        # passwords cannot be guessed by brute force. memory:// counts per process; with several
+        # web workers give them a shared store (redis://127.0.0.1:6379 with `pip install redis`).
+        self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.LMS_JOIN_RATE_LIMIT = os.environ.get("LMS_JOIN_RATE_LIMIT", "30 per minute")
+        self.LMS_LOGIN_RATE_LIMIT = os.environ.get("LMS_LOGIN_RATE_LIMIT", "10 per minute")
+
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
         self.MAIL_PORT = _int("MAIL_PORT", 25)
         self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
@@ -115,4 +123,6 @@ def config_for_testing(instance_path, database_uri):
     config.LMS_IMPORT_IN_BACKGROUND = False  # tests run jobs themselves, with their own clock
     config.MAIL_SERVER = None
     config.MAIL_SUPPRESS_SEND = False  # tests that send do so to a real local SMTP server
+    # The whole suite signs in from one address; the rate-limit tests set their own limits.
+    config.LMS_JOIN_RATE_LIMIT = config.LMS_LOGIN_RATE_LIMIT = "100000 per minute"
     return config

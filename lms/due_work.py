@@ -7,6 +7,7 @@ deactivations and expiries cancel emails before the dispatcher would send them.
 from lms.accounts.services import deactivate_due_users
 from lms.enrollment.import_jobs import discard_stale_import_drafts, run_queued_import_jobs
 from lms.enrollment.invitations import expire_due_invitations, send_due_reminders
+from lms.enrollment.invite_links import discard_stale_signups
 from lms.extensions import db
 from lms.notifications.dispatcher import dispatch_due_emails
 
@@ -17,6 +18,7 @@ def run_due(*, now) -> dict:
         "expired_invitations": expire_due_invitations(now=now),
         "reminders_queued": send_due_reminders(now=now),
         "import_previews_discarded": discard_stale_import_drafts(now=now),
+        "link_signups_discarded": discard_stale_signups(now=now),
     }
     db.session.commit()
     report = dispatch_due_emails(now=now)

@@ -3,6 +3,8 @@ import sqlite3
 
 from flask_babel import Babel
 from flask_htmx import HTMX
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
@@ -52,3 +54,5 @@ mail = Mail()
 htmx = HTMX()
 csrf = CSRFProtect()
 babel = Babel()
+# Per client address; the storage (RATELIMIT_STORAGE_URI) is in memory per process unless set.
+limiter = Limiter(get_remote_address)

@@ -11,6 +11,7 @@ from lms.enrollment.models import (  # noqa: F401
     InviteLink,
     InviteLinkTarget,
     InviteLinkUse,
+    LinkSignup,
 )
 from lms.notifications.models import OutboxEmail, OutboxStatus, UserNotice  # noqa: F401
 from lms.programs.models import (  # noqa: F401

@@ -1,7 +1,7 @@
 """Signing in and out, and each role's home page."""
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
@@ -12,7 +12,7 @@ from lms.accounts.models import Role, User, UserStatus
 from lms.accounts.services import authenticate
 from lms.clock import utcnow
 from lms.errors import DomainError
-from lms.extensions import db
+from lms.extensions import db, limiter
 
 bp = Blueprint("accounts", __name__)
 
@@ -28,6 +28,7 @@ def _safe_next(target):
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LMS_LOGIN_RATE_LIMIT"], methods=["POST"])
 def login():
     """A person signs in with their email and password."""
     if current_user.is_authenticated:

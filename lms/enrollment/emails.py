@@ -1,6 +1,6 @@
 """The emails of the enrollment domain: invitations, reminders, R1 notices, set accounts."""
 from flask import current_app
-from flask_babel import format_date, gettext
+from flask_babel import format_date, format_datetime, gettext
 
 from lms.enrollment.models import Invitation
 from lms.extensions import db
@@ -68,3 +68,35 @@ def account_created_email(email, links):
             "group_names": email.context.get("group_names", []),
             "inviter_name": email.context.get("inviter_name"),
             "link": links("accounts.login"), "subject": subject}
+
+
+@email_kind("link_signup")
+def link_signup_email(email, links):
+    """A newcomer who joined through an invite link confirms their address."""
+    from lms.enrollment.invite_links import describe_target
+    from lms.enrollment.models import LinkSignup
+
+    signup = db.session.get(LinkSignup, email.context["signup_id"])
+    target = describe_target(signup.link)
+    subject = gettext("Confirm your email address to join %(name)s", name=target["name"])
+    return {"target": target, "first_name": signup.first_name,
+            "link": links("joining.confirm", token=token_from_nonce(signup.token_nonce)),
+            "expires_at": format_datetime(signup.expires_at, format="long"), "subject": subject}
+
+
+@email_kind("link_existing_account")
+def link_existing_account_email(email, links):
+    """Someone used an invite link's newcomer form with an address that has an account: the
+    owner learns how to join (sign in, or finish their invitation) and nobody else learns
+    that the account exists."""
+    from lms.enrollment.invite_links import describe_target, link_token
+    from lms.enrollment.models import InviteLink
+
+    link = db.session.get(InviteLink, email.context["link_id"])
+    invitation = db.session.get(Invitation, email.context["invitation_id"]) if email.context.get("invitation_id") else None
+    target = describe_target(link)
+    subject = gettext("You already have an account on %(platform)s", platform=current_app.config["LMS_PLATFORM_NAME"])
+    return {"target": target, "email_address": email.recipient, "subject": subject,
+            "link": links("registration.invitation", token=token_from_nonce(invitation.token_nonce)) if invitation
+            else links("joining.landing", token=link_token(link)),
+            "has_invitation": invitation is not None}

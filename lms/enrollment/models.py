@@ -170,6 +170,10 @@ class InviteLink(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    group: Mapped[Group | None] = relationship()
+    session: Mapped["ProgramSession | None"] = relationship("ProgramSession")
+    created_by: Mapped[User | None] = relationship()
+
     def __repr__(self):
         return f"<InviteLink {self.id} {self.target.value} uses={self.use_count}/{self.max_uses}>"
 
@@ -185,8 +189,37 @@ class InviteLinkUse(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    user: Mapped[User] = relationship()
+
     def __repr__(self):
         return f"<InviteLinkUse link={self.link_id} user={self.user_id}>"
+
+
+class LinkSignup(db.Model):
+    """A newcomer who filled in a link's form and has not yet confirmed their email.
+
+    The account is only created when they open the verification link, so an address typed by
+    someone else never becomes a user; the row (and its password hash) goes once used or stale.
+    """
+
+    __tablename__ = "link_signups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("invite_links.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    language: Mapped[str] = mapped_column(String(35))
+    token_nonce: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    link: Mapped[InviteLink] = relationship()
+
+    def __repr__(self):
+        return f"<LinkSignup {self.id} link={self.link_id} {self.email}>"
 
 
 class ImportJobStatus(enum.StrEnum):

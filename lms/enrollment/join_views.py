@@ -1,0 +1,224 @@
+"""The public pages of an invite link: what it lets you join, then sign in or sign up.
+
+Rate limited per client address (the tokens cannot be brute-forced). A dead link gets a page
+that says why: switched off, expired, used up, session over, or unknown.
+"""
+from flask import Blueprint, current_app, redirect, render_template, session, url_for
+from flask import flash as flash_message
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from lms.accounts.registration import RegistrationForm
+from lms.accounts.services import authenticate
+from lms.clock import utcnow
+from lms.enrollment.invite_links import (
+    DEAD_LINK_MESSAGES,
+    JoinOutcome,
+    LinkState,
+    SignupRefused,
+    confirm_signup,
+    describe_target,
+    find_link,
+    find_signup,
+    join_link,
+    link_token,
+    link_state,
+    places_left,
+    request_signup,
+)
+from lms.enrollment.models import InviteLinkTarget
+from lms.errors import DomainError
+from lms.extensions import db, limiter
+from lms.web import attach_error
+
+bp = Blueprint("joining", __name__)
+
+
+def _rate_limit():
+    return current_app.config["LMS_JOIN_RATE_LIMIT"]
+
+
+# Every public page of this blueprint shares one budget per address.
+limiter.limit(_rate_limit, scope="invite-links")(bp)
+
+
+class SignInForm(FlaskForm):
+    email = EmailField(_l("Email"), [DataRequired(), Length(max=320)], render_kw={"autocomplete": "username"})
+    password = PasswordField(_l("Password"), [DataRequired(), Length(max=500)],
+                             render_kw={"autocomplete": "current-password"})
+
+
+class NewcomerForm(RegistrationForm):
+    email = EmailField(_l("Email"), [DataRequired(), Length(max=320)], render_kw={"autocomplete": "email"})
+
+
+def _dead(link, state, code=410):
+    return render_template("join/dead.html", link=link, state=state,
+                           message=DEAD_LINK_MESSAGES.get(state) if state else None), code
+
+
+def _live_link(token):
+    """(link, None) for a live link, else (None, the dead-link page)."""
+    link = find_link(token)
+    if link is None:
+        return None, _dead(None, None, 404)
+    state = link_state(link, utcnow())
+    if state != LinkState.live:
+        return None, _dead(link, state)
+    return link, None
+
+
+def _landing(link, token, *, sign_in=None, newcomer=None, status=200):
+    return render_template(
+        "join/landing.html", link=link, token=token, target=describe_target(link), places_left=places_left(link),
+        sign_in=sign_in or SignInForm(prefix="signin", formdata=None),
+        newcomer=newcomer or NewcomerForm(prefix="new", formdata=None),
+    ), status
+
+
+@bp.route("/join/<token>")
+def landing(token):
+    """What the link lets you join; sign in (existing accounts) or sign up (newcomers)."""
+    link, dead = _live_link(token)
+    return dead or _landing(link, token)
+
+
+def _joined(link, outcome):
+    """Where someone lands after joining, told what happened."""
+    target = describe_target(link)
+    if not outcome.joined and link.target == InviteLinkTarget.platform:
+        flash_message(_("You already have an account on %(platform)s.", platform=target["name"]), "info")
+    elif not outcome.joined:
+        flash_message(_("You had already joined %(name)s through this link.", name=target["name"]), "info")
+    elif link.target == InviteLinkTarget.group:
+        flash_message(_("You joined the group %(name)s.", name=target["name"]), "success")
+    elif link.target == InviteLinkTarget.session and link.is_self_registration:
+        flash_message(_("You are registered for %(name)s.", name=target["name"]), "success")
+    elif link.target == InviteLinkTarget.session:
+        flash_message(_("You are invited to %(name)s: accept or decline it below.", name=target["name"]), "success")
+        return redirect(url_for("notifications.inbox"), 303)
+    else:
+        flash_message(_("Welcome to %(platform)s.", platform=target["name"]), "success")
+    return redirect(url_for("accounts.home"), 303)
+
+
+def _join(link, token, user, *, sign_in=None):
+    try:
+        outcome = join_link(link, user, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        state = link_state(link, utcnow())
+        if state != LinkState.live:  # used up or switched off meanwhile
+            return _dead(link, state)
+        return render_template("join/refused.html", link=link, target=describe_target(link),
+                               message=error.message), 403
+    db.session.commit()
+    return _joined(link, outcome)
+
+
+@bp.route("/join/<token>/join", methods=["POST"])
+def join_signed_in(token):
+    """A signed-in person joins with one click."""
+    link, dead = _live_link(token)
+    if dead:
+        return dead
+    if not current_user.is_authenticated:
+        return redirect(url_for("joining.landing", token=token), 303)
+    return _join(link, token, current_user)
+
+
+@bp.route("/join/<token>/sign-in", methods=["POST"])
+def sign_in(token):
+    """An existing account signs in and joins at once (R1)."""
+    link, dead = _live_link(token)
+    if dead:
+        return dead
+    form = SignInForm(prefix="signin")
+    if form.validate_on_submit():
+        try:
+            user = authenticate(form.email.data, form.password.data, now=utcnow())
+        except DomainError as error:
+            db.session.rollback()
+            form.form_errors.append(error.message)
+        else:
+            db.session.commit()
+            login_user(user)
+            return _join(link, token, user)
+    return _landing(link, token, sign_in=form, status=422)
+
+
+def _page_language():
+    tag = str(get_locale()).replace("_", "-")
+    return tag if tag in current_app.config["LMS_LANGUAGES"] else current_app.config["LMS_DEFAULT_LANGUAGE"]
+
+
+@bp.route("/join/<token>/new", methods=["POST"])
+def sign_up(token):
+    """A newcomer's form: a verification email goes to the address, whatever it is."""
+    link, dead = _live_link(token)
+    if dead:
+        return dead
+    form = NewcomerForm(prefix="new")
+    if form.validate_on_submit():
+        try:
+            request_signup(link, email=form.email.data, first_name=form.first_name.data,
+                           last_name=form.last_name.data, password=form.password.data,
+                           language=_page_language(), now=utcnow())
+        except DomainError as error:
+            db.session.rollback()
+            if error.field is None:  # the link died meanwhile
+                return _dead(link, link_state(link, utcnow()))
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            session["join_email_sent_to"] = form.email.data.strip()
+            return redirect(url_for("joining.email_sent", token=token), 303)
+    return _landing(link, token, newcomer=form, status=422)
+
+
+@bp.route("/join/<token>/sent")
+def email_sent(token):
+    link, dead = _live_link(token)
+    if dead:
+        return dead
+    return render_template("join/email_sent.html", link=link, token=token, target=describe_target(link),
+                           email=session.get("join_email_sent_to"))
+
+
+def _landing_url(link):
+    return url_for("joining.landing", token=link_token(link))
+
+
+class ConfirmForm(FlaskForm):
+    pass
+
+
+@bp.route("/join/confirm/<token>", methods=["GET", "POST"])
+def confirm(token):
+    """The link in the verification email. Opening it changes nothing (mail scanners open
+    links too); the button creates the account and joins."""
+    signup = find_signup(token)
+    if signup is None:
+        return render_template("join/confirm_dead.html", reason="unknown", message=None), 404
+    link = signup.link
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            user = confirm_signup(signup, now=utcnow())
+        except SignupRefused as refused:
+            db.session.rollback()
+            return render_template("join/confirm_dead.html", reason=refused.reason, message=refused.message,
+                                   link=link, target=describe_target(link), landing=_landing_url(link)), 409
+        db.session.commit()
+        login_user(user)
+        return _joined(link, JoinOutcome(user=user, joined=True))
+    if signup.expires_at <= utcnow():
+        return render_template("join/confirm_dead.html", reason="expired", message=None, link=link,
+                               target=describe_target(link), landing=_landing_url(link)), 410
+    return render_template("join/confirm.html", signup=signup, link=link, target=describe_target(link), form=form)
+
