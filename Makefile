@@ -54,4 +54,4 @@ translations: $(COMPILED)
 messages: install
 	mkdir -p build
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location -o build/messages.pot .
-	$(BIN)/pybabel update -i build/messages.pot -d lms/translations --omit-header --ignore-obsolete
+	$(BIN)/pybabel update -i build/messages.pot -d lms/translations --ignore-obsolete --width 100

@@ -80,11 +80,13 @@ def _register():
     from lms.accounts.cli import register as register_accounts
     from lms.enrollment.cli import register as register_enrollment
     from lms.enrollment.cli import register_import
+    from lms.enrollment.link_cli import register as register_links
     from lms.programs.cli import register as register_programs
 
     register_accounts(lms_cli)
     register_enrollment(lms_cli)
     register_import(lms_cli)
+    register_links(lms_cli)
     register_programs(lms_cli)
 
     @lms_cli.command("run-due")

@@ -1,11 +1,12 @@
 """The emails of the enrollment domain: invitations, reminders, R1 notices, set accounts."""
 from flask import current_app
-from flask_babel import format_date, format_datetime, gettext
+from flask_babel import format_date, gettext
 
 from lms.enrollment.models import Invitation
 from lms.extensions import db
 from lms.notifications.render import email_kind
-from lms.programs.services import pending_sessions_of, session_lines
+from lms.i18n import format_instant
+from lms.programs.services import SESSION_START_FORMAT, pending_sessions_of, session_lines
 from lms.tokens import token_from_nonce
 
 
@@ -77,11 +78,13 @@ def link_signup_email(email, links):
     from lms.enrollment.models import LinkSignup
 
     signup = db.session.get(LinkSignup, email.context["signup_id"])
+    if signup is None:
+        raise LookupError("the sign-up it confirms has been completed or discarded since")
     target = describe_target(signup.link)
     subject = gettext("Confirm your email address to join %(name)s", name=target["name"])
     return {"target": target, "first_name": signup.first_name,
             "link": links("joining.confirm", token=token_from_nonce(signup.token_nonce)),
-            "expires_at": format_datetime(signup.expires_at, format="long"), "subject": subject}
+            "expires_at": format_instant(signup.expires_at, SESSION_START_FORMAT), "subject": subject}
 
 
 @email_kind("link_existing_account")

@@ -39,6 +39,7 @@ from lms.enrollment.models import (
     LinkSignup,
 )
 from lms.errors import DomainError
+from lms.db_utils import chunked
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail
 from lms.notifications.outbox import cancel_queued_emails, queue_emails
@@ -363,12 +364,15 @@ def _tell_existing_account(link, user, now):
 
 
 def _discard_signups(*conditions) -> int:
+    """Delete these sign-ups (and their unsent emails); how many this call deleted."""
     ids = db.session.scalars(select(LinkSignup.id).where(*conditions)).all()
-    if not ids:
-        return 0
-    cancel_queued_emails(or_(*[OutboxEmail.dedupe_key.startswith(f"link_signup:{signup_id}:") for signup_id in ids]),
-                         reason="sign-up replaced or expired")
-    return db.session.execute(delete(LinkSignup).where(LinkSignup.id.in_(ids))).rowcount
+    deleted = 0
+    for batch in chunked(ids, 500):
+        # Deleted first: of two concurrent calls (a double click on "Confirm") only one counts a row.
+        deleted += db.session.execute(delete(LinkSignup).where(LinkSignup.id.in_(batch))).rowcount
+        cancel_queued_emails(or_(*[OutboxEmail.dedupe_key.startswith(f"link_signup:{signup_id}:")
+                                   for signup_id in batch]), reason="sign-up confirmed, replaced or expired")
+    return deleted
 
 
 def find_signup(token: str) -> LinkSignup | None:
@@ -392,7 +396,7 @@ def confirm_signup(signup, *, now) -> User:
         raise SignupRefused(_l("This confirmation link has expired."), "expired")
     link = signup.link
     # The row is the one-time ticket: deleting it first makes a second click find nothing.
-    if not db.session.execute(delete(LinkSignup).where(LinkSignup.id == signup.id)).rowcount:
+    if not _discard_signups(LinkSignup.id == signup.id):
         raise SignupRefused(_l("This confirmation link has already been used."), "used")
     if find_user_by_email(signup.email) is not None:
         raise SignupRefused(_l("An account with this address exists already: sign in to join."), "exists")

@@ -23,6 +23,7 @@ from lms.enrollment.invite_links import (
     SignupRefused,
     confirm_signup,
     describe_target,
+    expires_on,
     find_link,
     find_signup,
     join_link,
@@ -58,7 +59,7 @@ class NewcomerForm(RegistrationForm):
 
 
 def _dead(link, state, code=410):
-    return render_template("join/dead.html", link=link, state=state,
+    return render_template("join/dead.html", link=link, state=state, last_day=expires_on(link) if link else None,
                            message=DEAD_LINK_MESSAGES.get(state) if state else None), code
 
 
@@ -76,6 +77,7 @@ def _live_link(token):
 def _landing(link, token, *, sign_in=None, newcomer=None, status=200):
     return render_template(
         "join/landing.html", link=link, token=token, target=describe_target(link), places_left=places_left(link),
+        last_day=expires_on(link),
         sign_in=sign_in or SignInForm(prefix="signin", formdata=None),
         newcomer=newcomer or NewcomerForm(prefix="new", formdata=None),
     ), status

@@ -1,6 +1,7 @@
 """Groups and the ways people come in: invitations, invite links and roster imports."""
 import enum
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +22,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from lms.accounts.models import Role, User
 from lms.db_types import UTCDateTime, enum_type
 from lms.extensions import db
+
+if TYPE_CHECKING:
+    from lms.programs.models import ProgramSession
 
 
 class Group(db.Model):
