@@ -27,8 +27,13 @@ def _safe_next(target):
     return target
 
 
+# Password attempts per client address, counted together for every form that checks one.
+sign_in_limit = limiter.shared_limit(lambda: current_app.config["LMS_LOGIN_RATE_LIMIT"], scope="sign-in",
+                                     methods=["POST"])
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LMS_LOGIN_RATE_LIMIT"], methods=["POST"])
+@sign_in_limit
 def login():
     """A person signs in with their email and password."""
     if current_user.is_authenticated:

@@ -78,7 +78,8 @@ def link_signup_email(email, links):
     from lms.enrollment.models import LinkSignup
 
     signup = db.session.get(LinkSignup, email.context["signup_id"])
-    if signup is None:
+    # SQLite may give a discarded sign-up's id to a newer one: the key names the token too.
+    if signup is None or not email.dedupe_key.endswith(f":{signup.token_hash[:16]}"):
         raise LookupError("the sign-up it confirms has been completed or discarded since")
     target = describe_target(signup.link)
     subject = gettext("Confirm your email address to join %(name)s", name=target["name"])

@@ -102,7 +102,7 @@ def links_for(user):
         query = query.outerjoin(ProgramSession, ProgramSession.id == InviteLink.session_id).where(or_(
             InviteLink.created_by_id == user.id,
             and_(InviteLink.role == Role.learner,
-                 or_(InviteLink.group_id.in_(group_ids_of_trained_sessions(user)),
+                 or_(InviteLink.group_id.in_(list(group_ids_of_trained_sessions(user))),
                      ProgramSession.program_id.in_(program_ids))),
         ))
     return query
@@ -240,6 +240,11 @@ def describe_target(link) -> dict:
     return {"kind": "platform", "name": current_app.config["LMS_PLATFORM_NAME"]}
 
 
+def has_joined(link, user) -> bool:
+    return db.session.scalar(select(InviteLinkUse.id).where(InviteLinkUse.link_id == link.id,
+                                                            InviteLinkUse.user_id == user.id)) is not None
+
+
 def places_left(link):
     return None if link.max_uses is None else max(0, link.max_uses - link.use_count)
 
@@ -269,6 +274,8 @@ def join_link(link, user, *, now, newcomer=False) -> JoinOutcome:
         return JoinOutcome(user=user, joined=False)
     if user.status == UserStatus.deactivated:
         raise DomainError(_l("This account has been deactivated. Ask your administrator to reactivate it."))
+    if has_joined(link, user):  # harmless, even once the link is full or switched off
+        return JoinOutcome(user=user, joined=False)
     _refuse_unless_live(link, now)
     check_domain(link, user.email)
     if not _record_use(link, user, now):
@@ -381,6 +388,22 @@ def find_signup(token: str) -> LinkSignup | None:
     return db.session.scalar(select(LinkSignup).where(LinkSignup.token_hash == hash_token(token)))
 
 
+# What a newcomer confirming their address is told when the link died in between.
+SIGNUP_REFUSED_MESSAGES = {
+    LinkState.revoked: _l("The link you signed up through has been switched off since."),
+    LinkState.expired: _l("The link you signed up through has expired since."),
+    LinkState.exhausted: _l("The link you signed up through is full: the last places were taken before you confirmed."),
+    LinkState.ended: _l("The session you signed up for is over."),
+}
+
+
+def check_signup_link(signup, now):
+    """Refuse a confirmation whose link no longer lets anyone join."""
+    state = link_state(signup.link, now)
+    if state != LinkState.live:
+        raise SignupRefused(SIGNUP_REFUSED_MESSAGES[state], state.value)
+
+
 class SignupRefused(DomainError):
     """The verification link cannot create the account; `reason` says why, for the page."""
 
@@ -400,9 +423,7 @@ def confirm_signup(signup, *, now) -> User:
         raise SignupRefused(_l("This confirmation link has already been used."), "used")
     if find_user_by_email(signup.email) is not None:
         raise SignupRefused(_l("An account with this address exists already: sign in to join."), "exists")
-    state = link_state(link, now)
-    if state != LinkState.live:
-        raise SignupRefused(DEAD_LINK_MESSAGES[state], state.value)
+    check_signup_link(signup, now)
     deactivate_on = link.deactivate_on if link.deactivate_on and link.deactivate_on > platform_today(now) else None
     user = User(email=signup.email, first_name=signup.first_name, last_name=signup.last_name,
                 role=link.role, status=UserStatus.active, password_hash=signup.password_hash,
@@ -414,8 +435,14 @@ def confirm_signup(signup, *, now) -> User:
         join_link(link, user, now=now, newcomer=True)
     except DomainError as error:
         db.session.refresh(link)
-        raise SignupRefused(error.message, link_state(link, now).value) from None
+        state = link_state(link, now)
+        raise SignupRefused(SIGNUP_REFUSED_MESSAGES.get(state, error.message), state.value) from None
     return user
+
+
+def discard_signup(signup) -> None:
+    """A sign-up that can no longer be confirmed (its link died) stops counting as waiting."""
+    _discard_signups(LinkSignup.id == signup.id)
 
 
 def discard_stale_signups(*, now) -> int:

@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length
 
 from lms.accounts.registration import RegistrationForm
 from lms.accounts.services import authenticate
+from lms.accounts.views import sign_in_limit
 from lms.clock import utcnow
 from lms.enrollment.invite_links import (
     DEAD_LINK_MESSAGES,
@@ -22,10 +23,13 @@ from lms.enrollment.invite_links import (
     LinkState,
     SignupRefused,
     confirm_signup,
+    check_signup_link,
     describe_target,
+    discard_signup,
     expires_on,
     find_link,
     find_signup,
+    has_joined,
     join_link,
     link_token,
     link_state,
@@ -60,6 +64,7 @@ class NewcomerForm(RegistrationForm):
 
 def _dead(link, state, code=410):
     return render_template("join/dead.html", link=link, state=state, last_day=expires_on(link) if link else None,
+                           target=describe_target(link) if link else None,
                            message=DEAD_LINK_MESSAGES.get(state) if state else None), code
 
 
@@ -74,10 +79,17 @@ def _live_link(token):
     return link, None
 
 
+def _group_sessions(link):
+    """A group's ongoing and future sessions: joining the group invites you to them (R2)."""
+    from lms.programs.services import open_sessions_of_groups, session_lines
+
+    return session_lines(open_sessions_of_groups([link.group_id], now=utcnow())) if link.group_id else []
+
+
 def _landing(link, token, *, sign_in=None, newcomer=None, status=200):
     return render_template(
         "join/landing.html", link=link, token=token, target=describe_target(link), places_left=places_left(link),
-        last_day=expires_on(link),
+        last_day=expires_on(link), group_sessions=_group_sessions(link),
         sign_in=sign_in or SignInForm(prefix="signin", formdata=None),
         newcomer=newcomer or NewcomerForm(prefix="new", formdata=None),
     ), status
@@ -85,9 +97,19 @@ def _landing(link, token, *, sign_in=None, newcomer=None, status=200):
 
 @bp.route("/join/<token>")
 def landing(token):
-    """What the link lets you join; sign in (existing accounts) or sign up (newcomers)."""
+    """What the link lets you join; sign in (existing accounts) or sign up (newcomers).
+    Someone who joined through it already is told so, even once the link is full."""
+    link = find_link(token)
+    if link is not None and current_user.is_authenticated and has_joined(link, current_user):
+        return render_template("join/already.html", link=link, target=describe_target(link))
     link, dead = _live_link(token)
     return dead or _landing(link, token)
+
+
+@bp.route("/join/<token>/<any(join, 'sign-in', new):form>")
+def form_address(token, form):
+    """A form's address opened directly (after an error, the address bar shows it): the page."""
+    return redirect(url_for("joining.landing", token=token))
 
 
 def _joined(link, outcome):
@@ -125,7 +147,10 @@ def _join(link, token, user, *, sign_in=None):
 
 @bp.route("/join/<token>/join", methods=["POST"])
 def join_signed_in(token):
-    """A signed-in person joins with one click."""
+    """A signed-in person joins with one click (a second click, even on a full link, is harmless)."""
+    link = find_link(token)
+    if link is not None and current_user.is_authenticated and has_joined(link, current_user):
+        return _joined(link, JoinOutcome(user=current_user, joined=False))
     link, dead = _live_link(token)
     if dead:
         return dead
@@ -135,6 +160,7 @@ def join_signed_in(token):
 
 
 @bp.route("/join/<token>/sign-in", methods=["POST"])
+@sign_in_limit
 def sign_in(token):
     """An existing account signs in and joins at once (R1)."""
     link, dead = _live_link(token)
@@ -214,13 +240,28 @@ def confirm(token):
             user = confirm_signup(signup, now=utcnow())
         except SignupRefused as refused:
             db.session.rollback()
-            return render_template("join/confirm_dead.html", reason=refused.reason, message=refused.message,
-                                   link=link, target=describe_target(link), landing=_landing_url(link)), 409
+            return _refused(signup, refused, 409)
         db.session.commit()
         login_user(user)
         return _joined(link, JoinOutcome(user=user, joined=True))
     if signup.expires_at <= utcnow():
         return render_template("join/confirm_dead.html", reason="expired", message=None, link=link,
                                target=describe_target(link), landing=_landing_url(link)), 410
+    try:  # say it before they click, not after
+        check_signup_link(signup, utcnow())
+    except SignupRefused as refused:
+        return _refused(signup, refused, 410)
     return render_template("join/confirm.html", signup=signup, link=link, target=describe_target(link), form=form)
+
+
+def _refused(signup, refused, code):
+    """The confirmation cannot create the account. When the link itself died, the sign-up is
+    dropped, so the link's page no longer counts it as waiting."""
+    link = signup.link
+    page = render_template("join/confirm_dead.html", reason=refused.reason, message=refused.message,
+                           link=link, target=describe_target(link), landing=_landing_url(link))
+    if refused.reason in {state.value for state in LinkState}:
+        discard_signup(signup)
+        db.session.commit()
+    return page, code
 

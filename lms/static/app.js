@@ -25,7 +25,12 @@ document.addEventListener("click", function (event) {
   var input = document.querySelector(button.getAttribute("data-copy"));
   if (!input) return;
   input.select();
-  var done = function () { button.textContent = "Copied"; };
+  var label = button.getAttribute("data-label") || button.textContent;
+  button.setAttribute("data-label", label);
+  var done = function () {
+    button.textContent = "Copied";
+    setTimeout(function () { button.textContent = label; }, 2000);
+  };
   if (navigator.clipboard) { navigator.clipboard.writeText(input.value).then(done, function () { document.execCommand("copy"); done(); }); }
   else { document.execCommand("copy"); done(); }
 });
