@@ -20,6 +20,11 @@ def create_app(config=None):
     )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_object(config if config is not None else Config(app.instance_path))
+    if app.config.get("LMS_TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        proxies = app.config["LMS_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
     from lms import models  # noqa: F401  (every model registered before migrations look)
 

@@ -90,6 +90,9 @@ class Config:
         self.RATELIMIT_HEADERS_ENABLED = True
         self.LMS_JOIN_RATE_LIMIT = os.environ.get("LMS_JOIN_RATE_LIMIT", "30 per minute")
         self.LMS_LOGIN_RATE_LIMIT = os.environ.get("LMS_LOGIN_RATE_LIMIT", "10 per minute")
+        # Behind a reverse proxy, how many proxies' X-Forwarded-* headers to trust, so that rate
+        # limits count each client's own address and not the proxy's (werkzeug's ProxyFix).
+        self.LMS_TRUSTED_PROXIES = _int("LMS_TRUSTED_PROXIES", 0)
 
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
         self.MAIL_PORT = _int("MAIL_PORT", 25)

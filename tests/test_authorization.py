@@ -11,8 +11,17 @@ import sqlalchemy as sa
 
 from lms.accounts.models import Role, User, UserLabel, UserStatus
 from lms.enrollment.import_jobs import preview_import
+from lms.enrollment.invite_links import create_link, revoke_link
 from lms.enrollment.invitations import invite_people
-from lms.enrollment.models import Group, GroupMembership, ImportJob, ImportJobStatus, Invitation, InvitationStatus
+from lms.enrollment.models import (
+    Group,
+    GroupMembership,
+    ImportJob,
+    ImportJobStatus,
+    Invitation,
+    InvitationStatus,
+    InviteLink,
+)
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.outbox import queue_email
@@ -49,6 +58,8 @@ class World(NamedTuple):
     cadet: int
     pupil: int
     draft: int  # a previewed roster: importee@example.com to create, a row with a bad email
+    link: int  # a live invite link to the session "Hidden Run"
+    revoked_link: int  # an invite link to the group "Secret Cohort", switched off
 
 
 # What a learner or a manager must never see of the world.
@@ -88,10 +99,14 @@ def world(make_user, make_group):
     add_learner(session, pupil, actor=trainer, now=now)
     draft = preview_import(b"Importee, Ivan, importee@example.com\nBroken, Bea, not-an-email", source="paste",
                            kind="paste", actor=None, now=now)
+    link = create_link(actor=None, now=now, target="session", session=session)
+    revoked_link = create_link(actor=None, now=now, target="group", group=group)
+    revoke_link(revoked_link, actor=None, now=now)
     db.session.commit()
     return World(target.id, dormant.id, outsider.id, group.id, group.public_id,
                  invitation.id, invitation.token_hash, token_from_nonce(invitation.token_nonce), email.id,
-                 owner.id, trainer.id, program.id, session.id, squad.id, cadet.id, pupil.id, draft.id)
+                 owner.id, trainer.id, program.id, session.id, squad.id, cadet.id, pupil.id, draft.id,
+                 link.id, revoked_link.id)
 
 
 def _user(user_id):
@@ -177,6 +192,19 @@ ADD_EMAILS = {"emails-emails": "newbie@example.com", "emails-send_email": "y"}
 
 ROSTER = {"roster": "Rosterson, Rita, roster@example.com", "mode": "create", "language": "en", "role": "learner",
           "send_email": "y"}
+
+
+LINK = {"target": "session", "group_id": "", "session_id": "{session}", "role": "learner", "max_uses": "",
+        "expires_on": "", "allowed_domain": "", "deactivate_on": ""}
+
+
+def _invite_link(link_id):
+    return db.session.get(InviteLink, link_id)
+
+
+def _link_shared():
+    """A link made through the form (the world's were made by no one)."""
+    return db.session.scalar(sa.select(InviteLink).where(InviteLink.created_by_id.is_not(None))) is not None
 
 
 def _import_status(job_id):
@@ -356,6 +384,23 @@ ROUTES = {
     "session add emails (htmx)": Route("POST", "/sessions/{session}/emails", ADD_EMAILS, target="registration",
                                        admin_sees="newbie@example.com",
                                        done=lambda w: _invited("newbie@example.com")),
+    # Invite links (admins; managers their own and the learner links to what they train: a
+    # manager who trains nothing gets their own empty list and a form offering nothing).
+    "link list": Route("GET", "/admin/links", admin_sees="Hidden Run", manager_status=200),
+    "link list (htmx)": Route("GET", "/admin/links", target="link-table", admin_sees="Hidden Run",
+                              manager_status=200),
+    "new link page": Route("GET", "/admin/links/new", admin_sees="Hidden Run", manager_status=200),
+    "link create": Route("POST", "/admin/links/new", LINK, admin_status=303, done=lambda w: _link_shared(),
+                         manager_status=422),
+    "link page": Route("GET", "/admin/links/{link}", admin_sees="Hidden Run"),
+    "link qr png": Route("GET", "/admin/links/{link}/qr.png", admin_sees=b"\x89PNG\r\n"),
+    "link qr svg": Route("GET", "/admin/links/{link}/qr.svg", admin_sees=b"<svg"),
+    "link revoke": Route("POST", "/admin/links/{link}/revoke", admin_status=303,
+                         done=lambda w: _invite_link(w.link).revoked_at is not None),
+    "link revoke (htmx)": Route("POST", "/admin/links/{link}/revoke", target="link-{link}",
+                                admin_sees="Switch on again", done=lambda w: _invite_link(w.link).revoked_at is not None),
+    "link enable": Route("POST", "/admin/links/{revoked_link}/enable", admin_status=303,
+                         done=lambda w: _invite_link(w.revoked_link).revoked_at is None),
 }
 
 
@@ -415,6 +460,8 @@ def snapshot():
         db.session.execute(sa.select(EnrollmentGroup.enrollment_id, EnrollmentGroup.group_id)
                            .order_by(EnrollmentGroup.enrollment_id, EnrollmentGroup.group_id)).all(),
         db.session.execute(sa.select(ImportJob.id, ImportJob.status).order_by(ImportJob.id)).all(),
+        db.session.execute(sa.select(InviteLink.id, InviteLink.use_count, InviteLink.revoked_at)
+                           .order_by(InviteLink.id)).all(),
     )
 
 

@@ -29,8 +29,8 @@ def normalize_email(raw: str) -> str:
         raise DomainError(_l("Enter an email address."), field="email")
     try:
         result = validate_email(raw, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise DomainError(f"{raw!r} is not a valid email address: {exc}", field="email") from None
+    except EmailNotValidError:
+        raise DomainError(_l("“%(address)s” is not a valid email address.", address=raw), field="email") from None
     return result.normalized.lower()
 
 

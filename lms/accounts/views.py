@@ -29,7 +29,7 @@ def _safe_next(target):
 
 # Password attempts per client address, counted together for every form that checks one.
 sign_in_limit = limiter.shared_limit(lambda: current_app.config["LMS_LOGIN_RATE_LIMIT"], scope="sign-in",
-                                     methods=["POST"])
+                                     methods=["POST"], override_defaults=False)
 
 
 @bp.route("/login", methods=["GET", "POST"])

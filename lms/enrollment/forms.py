@@ -99,7 +99,7 @@ class InviteLinkForm(FlaskForm):
     session_id = SelectField("Session", choices=[], validate_choice=False)
     role = SelectField("Role of the accounts it creates", choices=[],
                        description="People who already have an account keep their role.")
-    max_uses = IntegerField("Maximum uses", [Optional(), NumberRange(min=1, max=100_000)],
+    max_uses = IntegerField("Maximum uses", [Optional(), NumberRange(min=1, max=100_000, message="Enter a number from 1 to 100,000.")],
                             description="Optional. Each person counts once; when they are used up, the link says it is full.",
                             render_kw={"min": 1, "max": 100_000, "inputmode": "numeric"})
     expires_on = DateField("Works until", [Optional()], description="Optional. The link works through the end of this day.")

@@ -21,7 +21,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from lms.accounts.models import Role, User, UserStatus
 from lms.accounts.services import (
-    check_deactivation_date,
     check_language,
     find_user_by_email,
     hash_password,
@@ -116,7 +115,7 @@ def normalize_domain(raw) -> str | None:
     try:
         normalize_email(f"someone@{domain}")
     except DomainError:
-        raise DomainError(f"{raw.strip()!r} is not an email domain such as @acme.example.",
+        raise DomainError(f"“{raw.strip()}” is not an email domain such as @acme.example.",
                           field="allowed_domain") from None
     return domain
 
@@ -137,7 +136,8 @@ def create_link(*, actor, now, target, group=None, session=None, role=Role.learn
         raise DomainError(f"The maximum number of uses is between 1 and {MAX_USES_LIMIT:,}.", field="max_uses")
     if expires_on is not None and expires_on < platform_today(now):
         raise DomainError("Choose an expiry date from today on.", field="expires_on")
-    check_deactivation_date(deactivate_on, now=now)
+    if deactivate_on is not None and deactivate_on <= platform_today(now):
+        raise DomainError("Choose a deactivation date after today.", field="deactivate_on")
     if self_registration and target != InviteLinkTarget.session:
         raise DomainError("Only a session's link can register people directly.", field="self_registration")
     if session is not None and _session_is_over(session, now):
@@ -159,10 +159,14 @@ def create_link(*, actor, now, target, group=None, session=None, role=Role.learn
 
 
 def expires_on(link):
-    """The last day a link works, as its creator chose it (None: no expiry)."""
-    if link.expires_at is None:
-        return None
-    return platform_today(link.expires_at - timedelta(microseconds=1))
+    """The last day a link works (None: no end): its expiry day, or the day before the accounts
+    it creates would be deactivated, whichever comes first."""
+    days = []
+    if link.expires_at is not None:
+        days.append(platform_today(link.expires_at - timedelta(microseconds=1)))
+    if link.deactivate_on is not None:
+        days.append(link.deactivate_on - timedelta(days=1))
+    return min(days, default=None)
 
 
 def revoke_link(link, *, actor, now) -> bool:

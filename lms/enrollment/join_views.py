@@ -3,7 +3,7 @@
 Rate limited per client address (the tokens cannot be brute-forced). A dead link gets a page
 that says why: switched off, expired, used up, session over, or unknown.
 """
-from flask import Blueprint, current_app, redirect, render_template, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask import flash as flash_message
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -48,8 +48,15 @@ def _rate_limit():
     return current_app.config["LMS_JOIN_RATE_LIMIT"]
 
 
-# Every public page of this blueprint shares one budget per address.
-limiter.limit(_rate_limit, scope="invite-links")(bp)
+def _counts_against_the_budget(response):
+    """Guesses (unknown tokens: 404) and newcomer forms (each sends an email) count; opening a
+    live link does not, so a room scanning one QR code behind one address is never held up."""
+    return response.status_code == 404 or (request.endpoint == "joining.sign_up" and request.method == "POST")
+
+
+# The public pages of this blueprint share one budget per address; once it is spent, every one
+# of them answers 429 until the window passes.
+limiter.shared_limit(_rate_limit, scope="invite-links", deduct_when=_counts_against_the_budget)(bp)
 
 
 class SignInForm(FlaskForm):
@@ -247,20 +254,20 @@ def confirm(token):
     if signup.expires_at <= utcnow():
         return render_template("join/confirm_dead.html", reason="expired", message=None, link=link,
                                target=describe_target(link), landing=_landing_url(link)), 410
-    try:  # say it before they click, not after
+    try:  # say it before they click, not after (and change nothing: mail scanners open links)
         check_signup_link(signup, utcnow())
     except SignupRefused as refused:
-        return _refused(signup, refused, 410)
+        return _refused(signup, refused, 410, discard=False)
     return render_template("join/confirm.html", signup=signup, link=link, target=describe_target(link), form=form)
 
 
-def _refused(signup, refused, code):
-    """The confirmation cannot create the account. When the link itself died, the sign-up is
-    dropped, so the link's page no longer counts it as waiting."""
+def _refused(signup, refused, code, discard=True):
+    """The confirmation cannot create the account. When the link itself died, a click drops the
+    sign-up, so the link's page no longer counts it as waiting."""
     link = signup.link
     page = render_template("join/confirm_dead.html", reason=refused.reason, message=refused.message,
                            link=link, target=describe_target(link), landing=_landing_url(link))
-    if refused.reason in {state.value for state in LinkState}:
+    if discard and refused.reason in {state.value for state in LinkState}:
         discard_signup(signup)
         db.session.commit()
     return page, code

@@ -106,7 +106,10 @@ def link_new():
         for name in ("group", "session"):
             if request.args.get(name, "").isdigit():
                 form.target.data = name
-                getattr(form, f"{name}_id").data = request.args[name]
+                field = getattr(form, f"{name}_id")
+                field.data = request.args[name]
+                if _chosen(form, field, Group if name == "group" else ProgramSession) is None:
+                    field.errors = [f"You cannot share a link to this {name}: it is over, or not one you manage."]
         form.target.data = form.target.data or form.target.choices[0].value
         form.role.data = Role.learner.value
     status = 200
@@ -131,7 +134,7 @@ def link_new():
             db.session.commit()
             flash("Link created. Share it, or print its QR code.", "success")
             return redirect_after_post(url_for("links.link_detail", link_id=link.id))
-    if form.errors or form.form_errors:
+    if request.method == "POST" and (form.errors or form.form_errors):
         status = 422
     return render_template("links/new.html", form=form), status
 
@@ -207,11 +210,19 @@ def link_qr_svg(link_id):
     return _attachment(qr_svg(link_url(link)), "image/svg+xml", f"invite-link-{link.id}-qr.svg")
 
 
+STATE_WORDS = {"expired": "it has expired", "exhausted": "it is full", "ended": "its session is over"}
+
+
 def _switch(link_id, action, done, unchanged):
     link = _link(link_id)
-    if action(link, actor=current_user, now=utcnow()):
+    now = utcnow()
+    if action(link, actor=current_user, now=now):
         db.session.commit()
-        flash(done, "success")
+        state = link_state(link, now).value
+        if state in STATE_WORDS:  # switched on, yet still closed
+            flash(f"{done} It still lets nobody join: {STATE_WORDS[state]}.", "info")
+        else:
+            flash(done, "success")
     else:
         flash(unchanged, "info")
     if wants_fragment(f"link-{link.id}"):

@@ -396,6 +396,16 @@ def test_a_link_is_expired_once_the_accounts_it_creates_would_be_deactivated(app
     assert link_state(fresh(link), NOW + timedelta(days=1)) == LinkState.expired
 
 
+def test_the_last_day_of_a_link_is_its_expiry_day_or_the_eve_of_its_accounts_deactivation(app, admin, make_group):
+    expiring = make_link(actor=admin, group=make_group(), expires_on=TODAY + timedelta(days=10),
+                         deactivate_on=TODAY + timedelta(days=30))
+    deactivating = make_link(actor=admin, group=make_group(), expires_on=TODAY + timedelta(days=10),
+                             deactivate_on=TODAY + timedelta(days=5))
+
+    assert expires_on(fresh(expiring)) == TODAY + timedelta(days=10)
+    assert expires_on(fresh(deactivating)) == TODAY + timedelta(days=4)
+
+
 def test_a_link_used_as_often_as_it_allows_is_exhausted(app, admin, make_group, make_user):
     link = make_link(actor=admin, group=make_group(), max_uses=2)
     join(link, make_user())
