@@ -1,6 +1,6 @@
 """Invite-link burst benchmark (issue 6): a QR code on a slide, a room scanning it at once.
 
-    .venv/bin/python bench/join_link.py [--people 500] [--places 400] [--threads 16] [--database-url URL]
+    .venv/bin/python bench/join_link.py [--people 500] [--places 400] [--threads 12] [--database-url URL]
 
 N people who already have an account join a group link with fewer places than people, each in
 a thread of its own database session (as web workers would), while the group is assigned to two
@@ -89,7 +89,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=500)
     parser.add_argument("--places", type=int, default=400)
-    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=12,
+                        help="concurrent joins; keep it under the pool's 15 connections, as web workers do")
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     app, url, schema = make_app(args.database_url, Path(tempfile.mkdtemp(prefix="lms-bench-")))

@@ -114,6 +114,7 @@ def _register_errors(app):
         405: (_l("Not allowed"), _l("This address does not accept that kind of request.")),
         413: (_l("Too large"), _l("The upload is larger than the platform accepts.")),
         429: (_l("Too many attempts"), _l("Too many requests came from your address. Wait a minute, then try again.")),
+        503: (_l("Busy"), _l("The platform is busy and nothing was saved. Wait a moment, then try again.")),
         500: (_l("Something went wrong"), _l("The error has been logged. Please try again.")),
     }
 
@@ -126,6 +127,18 @@ def _register_errors(app):
 
     for code in messages:
         app.register_error_handler(code, handler(code))
+
+    from sqlalchemy.exc import OperationalError
+
+    @app.errorhandler(OperationalError)
+    def database_busy(error):
+        """SQLite gives up after its busy timeout when writers queue too long: the request's
+        transaction is rolled back, and the person is told to try again (not a 500)."""
+        db.session.rollback()
+        if "database is locked" not in str(error.orig):
+            raise error
+        title, text = messages[503]
+        return render_template("errors/error.html", code=503, title=title, text=text), 503, {"Retry-After": "5"}
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):

@@ -35,17 +35,22 @@ def _unicode_lower(value):
     return value.lower() if isinstance(value, str) else value
 
 
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
 @event.listens_for(Engine, "connect")
 def _configure_sqlite(dbapi_connection, connection_record):
     """SQLite enforces foreign keys (ON DELETE CASCADE) only when asked, per connection; WAL lets
-    the scheduler thread write while pages read, and the busy timeout waits out a writer.
+    the scheduler thread write while pages read, and the busy timeout waits out other writers
+    (SQLite's waiting is not first-come first-served: in a burst of 2,000 joins on one link,
+    bench/join_link.py, a writer waited more than 5 s).
     SQLite's lower() folds ASCII only; Python's makes search ignore case for "Émile" as
     PostgreSQL's does."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA busy_timeout = 5000")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
 migrate = Migrate()

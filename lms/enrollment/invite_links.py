@@ -284,12 +284,15 @@ def join_link(link, user, *, now, newcomer=False) -> JoinOutcome:
     check_domain(link, user.email)
     if not _record_use(link, user, now):
         return JoinOutcome(user=user, joined=False)
-    _claim_a_use(link, now)
     if link.group is not None:
         add_group_members(link.group, [user.id], actor=user, now=now)  # R2: its sessions follow
     elif link.session is not None:
         _register(link, user, now)
     record_event(user, "invite_link.joined", "invite_link", link.id, now=now, user_id=user.id)
+    # Counted last: on PostgreSQL the link's row stays locked from here to the commit, so a
+    # burst of joins runs its cascades side by side and queues only for this. Refused, the
+    # caller rolls the whole join back.
+    _claim_a_use(link, now)
     db.session.flush()
     return JoinOutcome(user=user, joined=True)
 

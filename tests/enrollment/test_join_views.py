@@ -877,3 +877,37 @@ def test_a_form_without_its_security_token_is_refused_and_writes_nothing(app, ad
     assert everything() == before
     assert not is_member(group, learner)
     assert user_of("newbie@example.com") is None
+
+
+# --- a database too busy to write ---------------------------------------------------------
+
+
+def test_a_write_that_waits_too_long_for_sqlite_says_busy_and_saves_nothing(
+    app, backend, client, admin, group, monkeypatch
+):
+    """SQLite makes writers queue; one that waits past the busy timeout gets a page saying to
+    try again (503), never a 500, and nothing of its form is written."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL writers wait on row locks, not on a database-wide one")
+    import sqlite3
+
+    from lms import extensions
+
+    token = make_link(admin, group=group)
+    monkeypatch.setattr(extensions, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    db.engine.dispose()  # new connections, with the short timeout
+    before = everything()
+    holder = sqlite3.connect(db.engine.url.database)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holding the lock
+    try:
+        response = client.post(f"/join/{token}/new", data=newcomer())
+    finally:
+        holder.rollback()
+        holder.close()
+        monkeypatch.undo()
+        db.engine.dispose()
+
+    assert response.status_code == 503
+    assert heading(response) == "Busy"
+    assert "The platform is busy and nothing was saved." in visible(text(response))
+    assert everything() == before
