@@ -6,6 +6,10 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# The browser tests drive Debian's Chromium (Playwright cannot download a browser here) and
+# inject axe-core from npm.
+CHROMIUM := /usr/bin/chromium
+AXE := node_modules/axe-core/axe.min.js
 
 .PHONY: run test install db clean translations messages
 
@@ -29,7 +33,7 @@ run: db
 	LMS_RUN_SCHEDULER=1 $(FLASK) run --host $(HOST) --port $(PORT)
 
 # The suite runs on SQLite, and on PostgreSQL too when a server answers on 127.0.0.1:5432.
-test: install translations
+test: install translations $(CHROMIUM) $(AXE)
 	@if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1).close()" 2>/dev/null; then \
 		echo "PostgreSQL found on 127.0.0.1:5432: the suite runs on SQLite and PostgreSQL."; \
 		TEST_DATABASE_URL=$${TEST_DATABASE_URL:-$(PG_TEST_URL)} $(BIN)/python -m pytest $(PYTEST_ARGS); \
@@ -38,8 +42,16 @@ test: install translations
 		$(BIN)/python -m pytest $(PYTEST_ARGS); \
 	fi
 
+$(CHROMIUM):
+	$$([ "$$(id -u)" -eq 0 ] || echo sudo) apt-get update -qq
+	$$([ "$$(id -u)" -eq 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache node_modules
 
 # Translations: the .po catalogs are the source; the .mo files are built from them.
 CATALOGS := $(wildcard lms/translations/*/LC_MESSAGES/messages.po)
