@@ -34,3 +34,24 @@ document.addEventListener("click", function (event) {
   if (navigator.clipboard) { navigator.clipboard.writeText(input.value).then(done, function () { document.execCommand("copy"); done(); }); }
   else { document.execCommand("copy"); done(); }
 });
+
+// While htmx waits for the server, the button that asked for it shows Pico's spinner and says
+// it is busy (aria-busy), and cannot be clicked twice.
+var busyButtons = new WeakMap();
+document.addEventListener("htmx:beforeRequest", function (event) {
+  var elt = event.detail.elt;
+  var trigger = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent;
+  var button = elt.matches("form") ? (trigger && trigger.submitter) || elt.querySelector("button[type=submit], button:not([type])")
+                                   : elt.closest("button, a[role=button]");
+  if (!button) return;
+  button.setAttribute("aria-busy", "true");
+  if (button.matches("button")) button.disabled = true;
+  busyButtons.set(elt, button);
+});
+document.addEventListener("htmx:afterRequest", function (event) {
+  var button = busyButtons.get(event.detail.elt);
+  if (!button) return;
+  button.removeAttribute("aria-busy");
+  if (button.matches("button")) button.disabled = false;
+  busyButtons.delete(event.detail.elt);
+});

@@ -47,7 +47,14 @@ def test_a_trainer_fills_a_sessions_registration_and_sees_who_accepted(page, sit
     stays_on_page(page)
 
     page.get_by_label("+Group").select_option(label="Sales North (3)")
-    page.locator("form", has=page.get_by_label("+Group")).get_by_role("button", name="Add").click()
+    held = []  # the request is held until the page has shown it is waiting
+    page.route("**/sessions/*/groups", lambda route: held.append(route))
+    add_group = page.locator("form", has=page.get_by_label("+Group")).get_by_role("button", name="Add")
+    add_group.click()
+    expect(add_group).to_have_attribute("aria-busy", "true")
+    expect(add_group).to_be_disabled()
+    held[0].continue_()
+    page.unroute("**/sessions/*/groups")
     expect(page.get_by_text("Sales North added: 3 learners invited.")).to_be_visible()
     registration = page.locator("#registration table")
     for member in members:
