@@ -74,3 +74,19 @@ def test_a_newcomer_on_a_phone_joins_a_session_through_its_qr_code(page, browser
     expect(page.get_by_text("1 of 2 (1 left)")).to_be_visible()
     expect(page.get_by_role("row").filter(has_text="nia.newbie@example.com")).to_be_visible()
     phone.context.close()
+
+    # Switching the link off asks first; saying no changes nothing.
+    questions = []
+
+    def answer(dialog, accept):
+        questions.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    page.get_by_role("button", name="Switch off").click()
+    expect(page.get_by_text("Active", exact=True)).to_be_visible()
+    page.once("dialog", lambda dialog: answer(dialog, True))
+    page.get_by_role("button", name="Switch off").click()
+    expect(page.get_by_text("Link switched off: it no longer lets anyone join.")).to_be_visible()
+    assert len(questions) == 2 and questions[0].startswith("Switch this link off?")
+    snapshot(page, "link-6-switched-off")
