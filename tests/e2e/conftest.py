@@ -89,6 +89,26 @@ def site(live_app, mailbox):
     limiter.reset()
 
 
+@pytest.fixture
+def page(page, base_url):
+    """pytest-playwright's page; when the test is done, every page of the app it navigated to
+    is opened again and checked with axe-core (the key states are checked as they happen,
+    by snapshot())."""
+    visited = []
+
+    def note(frame):
+        if frame == page.main_frame and frame.url.startswith(base_url):
+            visited.append(frame.url)
+
+    page.on("framenavigated", note)
+    yield page
+    page.remove_listener("framenavigated", note)
+    page.set_viewport_size({"width": 1280, "height": 720})
+    for url in dict.fromkeys(visited):
+        page.goto(url)
+        check_accessibility(page, url.removeprefix(base_url))
+
+
 def check_accessibility(page, name):
     """axe-core on the page as it stands: no serious or critical violation."""
     page.add_script_tag(path=str(AXE))

@@ -14,7 +14,7 @@ from lms.clock import utcnow
 from lms.enrollment.groups import create_group, group_names_by_user
 from lms.extensions import db
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import PHONE, add_user, htmx_settled, sign_in, snapshot
+from tests.e2e.conftest import PHONE, SCREENSHOTS, add_user, htmx_settled, sign_in, snapshot
 
 HEADER = ["last_name", "first_name", "email", "labels", "send_email", "password", "language",
           "additional_info", "groups", "role", "deactivate_on"]
@@ -115,6 +115,14 @@ def test_hr_pastes_a_roster_fixes_it_imports_it_and_downloads_the_rejected_rows(
     expect(cell_at(SHORT_PASSWORD_LINE, "password")).not_to_contain_text(SHORT_PASSWORD)  # never shown
     expect(row_at(2)).to_contain_text("Create")
     snapshot(page, "roster-2-preview-errors")
+    # Scrolled to its far right, the table still shows each row's line and action.
+    table = page.get_by_role("region", name="Rows of the roster")
+    table.evaluate("region => region.scrollLeft = region.scrollWidth")
+    assert table.evaluate("region => region.scrollLeft") > 0, "the preview should be wider than the page here"
+    left = table.bounding_box()["x"]
+    for header in ("Line", "Action"):
+        assert page.get_by_role("columnheader", name=header).bounding_box()["x"] >= left - 1, header
+    page.screenshot(path=str(SCREENSHOTS / "roster-2b-preview-scrolled.png"))
 
     # Only the rows with errors (the tab swaps the table in place).
     page.get_by_role("link", name="Errors (3)").click()
