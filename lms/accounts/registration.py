@@ -3,7 +3,7 @@
 They speak the invitation's language, and a dead token (used, declined, cancelled, expired,
 unknown) gets a page that says which and who to ask.
 """
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user
@@ -12,6 +12,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from lms.accounts.services import MIN_PASSWORD_LENGTH
+from lms.accounts.views import safe_next
 from lms.clock import utcnow
 from lms.enrollment.invitations import (
     accept_invitation,
@@ -78,7 +79,8 @@ def invitation(token):
             db.session.commit()
             login_user(user)
             flash(_("Welcome, %(name)s. Your account is ready.", name=user.first_name), "success")
-            return redirect(url_for("accounts.home"), 303)
+            # From a session email, back to the session to answer it.
+            return redirect(safe_next(request.args.get("next")) or url_for("accounts.home"), 303)
     status_code = 422 if form.errors or form.form_errors else 200
     return render_template("accounts/invitation.html", invitation=invitation, form=form, token=token), status_code
 

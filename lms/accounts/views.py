@@ -17,7 +17,7 @@ from lms.extensions import db, limiter
 bp = Blueprint("accounts", __name__)
 
 
-def _safe_next(target):
+def safe_next(target):
     """Only same-site paths, so the login form cannot be used to redirect elsewhere."""
     if not target:
         return None
@@ -48,7 +48,7 @@ def login():
             db.session.commit()
             login_user(user, remember=form.remember.data)
             flash(_("Welcome, %(name)s.", name=user.display_name), "success")
-            return redirect(_safe_next(request.args.get("next")) or url_for("accounts.home"), 303)
+            return redirect(safe_next(request.args.get("next")) or url_for("accounts.home"), 303)
     status = 422 if form.errors or form.form_errors else 200
     return render_template("accounts/login.html", form=form), status
 
@@ -58,7 +58,7 @@ def logout():
     """A signed-in person signs out (a POST, so another site cannot sign them out)."""
     logout_user()
     flash(_("You are signed out."), "info")
-    return redirect(_safe_next(request.args.get("next")) or url_for("accounts.login"), 303)
+    return redirect(safe_next(request.args.get("next")) or url_for("accounts.login"), 303)
 
 
 @bp.route("/")

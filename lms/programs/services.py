@@ -104,14 +104,16 @@ def pending_platform_invitation(user):
                                                       Invitation.status == InvitationStatus.pending))
 
 
-def registration_link(invitation):
+def registration_link(invitation, then=None):
+    """The invitation's registration page; `then`: a path of this site to go on to afterwards."""
     from flask import url_for
 
     from lms.tokens import token_from_nonce
 
     if invitation is None:
         return None
-    return url_for("registration.invitation", token=token_from_nonce(invitation.token_nonce))
+    extra = {"next": then} if then else {}
+    return url_for("registration.invitation", token=token_from_nonce(invitation.token_nonce), **extra)
 
 
 SESSION_START_FORMAT = "d MMMM y, HH:mm zzzz"  # 22 November 2026, 09:00 Coordinated Universal Time

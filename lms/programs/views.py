@@ -1,5 +1,5 @@
 """A learner's own sessions: answering a session invitation from the inbox or the email link."""
-from flask import Blueprint, abort, flash, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -47,7 +47,8 @@ def enrollment_answer(enrollment_id, answer):
 def session_invitation(token):
     """The link in a session invitation email: the session's dates, then Accept or Decline.
 
-    Opening the link changes nothing (mail scanners open links too); the answer is a POST.
+    Opening the link changes nothing (mail scanners open links too); the answer is a POST,
+    followed by a redirect to the page (so reloading it does not send the answer again).
     Someone who has not created their account yet is sent to their platform invitation first.
     """
     enrollment = find_enrollment(token)
@@ -68,5 +69,7 @@ def session_invitation(token):
                 flash(error.message, "error")
         else:
             db.session.commit()
+    if request.method == "POST":
+        return redirect(url_for("programs.session_invitation", token=token), 303)
     return render_template("programs/session_invitation.html", enrollment=enrollment, invitation=invitation,
-                           registration_link=registration_link(invitation), token=token)
+                           registration_link=registration_link(invitation, then=request.path), token=token)

@@ -2,7 +2,9 @@
 
 Views use the real clock, so sessions are placed relative to it.
 """
+import re
 from datetime import timedelta, timezone
+from html import unescape
 
 import pytest
 from babel.dates import format_datetime
@@ -65,8 +67,10 @@ def test_opening_the_link_changes_nothing(client, invited):
 
 
 def test_accepting_from_the_link_records_it_and_says_so(client, invited):
-    response = client.post(link(invited), data={"answer": "accept"})
+    answered = client.post(link(invited), data={"answer": "accept"})
+    response = client.get(answered.location)
 
+    assert answered.status_code == 303 and answered.location == link(invited)  # a reload sends nothing again
     assert response.status_code == 200
     assert "Vous avez accepté cette session" in visible(text(response))
     assert fresh(invited.id).status == EnrollmentStatus.accepted
@@ -74,7 +78,7 @@ def test_accepting_from_the_link_records_it_and_says_so(client, invited):
 
 
 def test_declining_from_the_link_records_it_and_says_so(client, invited):
-    response = client.post(link(invited), data={"answer": "decline"})
+    response = client.post(link(invited), data={"answer": "decline"}, follow_redirects=True)
 
     assert response.status_code == 200
     assert "Vous avez refusé cette session" in visible(text(response))
@@ -82,9 +86,9 @@ def test_declining_from_the_link_records_it_and_says_so(client, invited):
 
 
 def test_answering_twice_keeps_the_first_answer_and_says_it_was_already_given(client, invited):
-    client.post(link(invited), data={"answer": "accept"})
+    client.post(link(invited), data={"answer": "accept"}, follow_redirects=True)
 
-    response = client.post(link(invited), data={"answer": "decline"})
+    response = client.post(link(invited), data={"answer": "decline"}, follow_redirects=True)
 
     assert response.status_code == 200
     assert any("Vous avez déjà répondu à cette invitation" in message for message in flashes(text(response)))
@@ -103,7 +107,7 @@ def test_a_withdrawn_invitation_says_so_and_cannot_be_accepted(client, invited):
     remove_learner(invited.session, invited.user, actor=None, now=utcnow())
     db.session.commit()
 
-    response = client.post(link(invited), data={"answer": "accept"})
+    response = client.post(link(invited), data={"answer": "accept"}, follow_redirects=True)
 
     assert "Cette invitation a été retirée" in visible(text(response))
     assert "Accepter" not in visible(text(response))
@@ -114,7 +118,7 @@ def test_answering_a_withdrawn_invitation_does_not_claim_the_learner_already_ans
     remove_learner(invited.session, invited.user, actor=None, now=utcnow())
     db.session.commit()
 
-    response = client.post(link(invited), data={"answer": "accept"})
+    response = client.post(link(invited), data={"answer": "accept"}, follow_redirects=True)
 
     assert not any("Vous avez déjà répondu" in message for message in flashes(text(response)))
 
@@ -140,12 +144,41 @@ def test_someone_without_an_account_is_sent_to_their_platform_invitation_first(
 
     page = text(client.get(link(enrollment)))
     assert "Créez d'abord votre compte" in visible(page)
-    assert f'href="/invitation/{token_from_nonce(invitation.token_nonce)}"' in page
+    assert f'href="/invitation/{token_from_nonce(invitation.token_nonce)}?next={link(enrollment)}"' in page
     assert "Accepter" not in visible(page)
 
-    response = client.post(link(enrollment), data={"answer": "accept"})
+    response = client.post(link(enrollment), data={"answer": "accept"}, follow_redirects=True)
     assert "Créez d'abord votre compte" in visible(text(response))
     assert fresh(enrollment.id).status == EnrollmentStatus.invited
     db.session.expire_all()
     assert db.session.scalar(select(OutboxEmail.status).where(OutboxEmail.enrollment_id == enrollment.id)) \
         == OutboxStatus.queued
+
+
+def test_registering_from_a_session_email_comes_back_to_the_session_to_answer_it(
+        client, make_group, make_session):
+    group = make_group("Nouveaux")
+    session = make_session(starts_at=utcnow() + timedelta(days=3), name="Accueil")
+    assign_group(session, group, actor=None, now=utcnow())
+    invite_people(["nouveau@example.com"], actor=None, now=utcnow(), group_ids=[group.id], language="fr")
+    db.session.commit()
+    enrollment = db.session.scalar(select(Enrollment).join(User, User.id == Enrollment.user_id)
+                                   .where(User.email == "nouveau@example.com"))
+    registration = re.search(r'href="(/invitation/[^"]+)"', text(client.get(link(enrollment)))).group(1)
+
+    response = client.post(unescape(registration), data={"first_name": "Noé", "last_name": "Nouveau",
+                                                         "password": "un-mot-de-passe", "confirm": "un-mot-de-passe"})
+
+    assert response.status_code == 303 and response.location == link(enrollment)
+    assert "Accepter" in visible(text(client.get(response.location)))
+
+
+def test_registration_refuses_to_send_anyone_off_site_afterwards(client, make_group):
+    (invitation,) = invite_people(["nouveau@example.com"], actor=None, now=utcnow(), language="fr").invitations
+    db.session.commit()
+
+    response = client.post(f"/invitation/{token_from_nonce(invitation.token_nonce)}?next=https://evil.example/",
+                           data={"first_name": "Noé", "last_name": "Nouveau", "password": "un-mot-de-passe",
+                                 "confirm": "un-mot-de-passe"})
+
+    assert response.status_code == 303 and response.location == "/"
