@@ -502,3 +502,16 @@ def test_after_adding_a_group_the_add_emails_form_still_sends_emails_by_default(
 
     checkbox = re.search(r'<input[^>]*name="emails-send_email"[^>]*>', html).group(0)
     assert "checked" in checkbox
+
+
+def test_once_every_group_is_in_the_registration_the_page_says_so_instead_of_an_empty_list(
+        app, admin_client, make_group, make_session):
+    group = make_group("Only Group")
+    session = make_session(starts_at=utcnow() + timedelta(days=5))
+    assign_group(session, group, actor=None, now=utcnow())
+    db.session.commit()
+
+    page = visible(text(admin_client.get(f"/sessions/{session.id}")))
+
+    assert "Every group is in this registration already." in page
+    assert 'name="group-group_id"' not in text(admin_client.get(f"/sessions/{session.id}"))
