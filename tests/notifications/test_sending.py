@@ -97,7 +97,7 @@ def test_learners_of_one_session_each_get_their_own_working_link_in_their_langua
         assert greeting in text_of(received), text_of(received)
     assert len(set(links.values())) == 5
 
-    response = client.post(links["nl1@example.com"], data={"answer": "accept"})
+    response = client.post(links["nl1@example.com"], data={"answer": "accept"}, follow_redirects=True)
     assert response.status_code == 200
     db.session.expire_all()
     statuses = dict(db.session.execute(select(Enrollment.user_id, Enrollment.status)).all())
