@@ -1,7 +1,7 @@
 """Helpers shared by every view: full page or htmx fragment, role checks, object loading."""
 from functools import wraps
 
-from flask import abort, redirect, render_template, request
+from flask import Response, abort, redirect, render_template, request
 from flask_login import current_user
 
 from lms.extensions import db, htmx
@@ -68,6 +68,11 @@ def page_number():
         return max(1, int(request.args.get("page", 1)))
     except ValueError:
         return 1
+
+
+def download(body, mimetype, filename):
+    """A file the browser saves as `filename` rather than shows."""
+    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def attach_error(form, error):

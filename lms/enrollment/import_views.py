@@ -5,7 +5,7 @@ Admins only (HR). A preview is a draft ImportJob: nothing else is written until 
 """
 from datetime import date
 
-from flask import Blueprint, Response, current_app, flash, request, url_for
+from flask import Blueprint, current_app, flash, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -26,7 +26,7 @@ from lms.enrollment.roster_downloads import group_ids_csv, rejected_rows_csv, ro
 from lms.enrollment.roster_import import defaults_for
 from lms.errors import DomainError
 from lms.extensions import db
-from lms.web import MAX_ID, get_or_404, page_number, redirect_after_post, render, roles_required
+from lms.web import MAX_ID, download, get_or_404, page_number, redirect_after_post, render, roles_required
 
 bp = Blueprint("imports", __name__, url_prefix="/admin/imports")
 
@@ -210,21 +210,18 @@ def import_discard(job_id):
 def rejected_rows(job_id):
     """The rows with errors, each after a comment saying why, to fix and import again."""
     job = get_or_404(ImportJob, job_id)
-    return _download(rejected_rows_csv(job), "text/csv; charset=utf-8", f"rejected-rows-import-{job.id}.csv")
+    return download(rejected_rows_csv(job), "text/csv; charset=utf-8", f"rejected-rows-import-{job.id}.csv")
 
 
 @bp.route("/template.xlsx")
 def template():
     """The XLSX template: header, two example rows, drop-down lists, instructions."""
     data = roster_template(current_app.config["LMS_LANGUAGES"])
-    return _download(data, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "accounts-template.xlsx")
+    return download(data, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "accounts-template.xlsx")
 
 
 @bp.route("/group-ids.csv")
 def group_ids():
     """Every group's id for rosters, with its name."""
-    return _download(group_ids_csv(groups_with_counts()), "text/csv; charset=utf-8", "group-ids.csv")
+    return download(group_ids_csv(groups_with_counts()), "text/csv; charset=utf-8", "group-ids.csv")
 
-
-def _download(data, mimetype, filename):
-    return Response(data, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -18,6 +18,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import selectinload
 
 from lms.accounts.models import Role, User, UserStatus
 from lms.accounts.services import (
@@ -92,10 +93,13 @@ def may_manage(user, link) -> bool:
 
 
 def links_for(user):
-    """The links a person may manage, newest first."""
+    """The links a person may manage, newest first, with what each row of the list shows
+    (target, its program, creator) loaded in a few queries rather than three per link."""
     from lms.programs.services import group_ids_of_trained_sessions, programs_for
 
-    query = select(InviteLink).order_by(InviteLink.created_at.desc(), InviteLink.id.desc())
+    query = select(InviteLink).order_by(InviteLink.created_at.desc(), InviteLink.id.desc()).options(
+        selectinload(InviteLink.group), selectinload(InviteLink.created_by),
+        selectinload(InviteLink.session).selectinload(ProgramSession.program))
     if user.role != Role.admin:
         program_ids = [program.id for program in programs_for(user)]
         query = query.outerjoin(ProgramSession, ProgramSession.id == InviteLink.session_id).where(or_(
@@ -404,8 +408,18 @@ SIGNUP_REFUSED_MESSAGES = {
 }
 
 
-def check_signup_link(signup, now):
-    """Refuse a confirmation whose link no longer lets anyone join."""
+def check_signup(signup, now):
+    """Refuse a confirmation that has expired, or whose link no longer lets anyone join."""
+    _refuse_if_expired(signup, now)
+    _refuse_if_link_closed(signup, now)
+
+
+def _refuse_if_expired(signup, now):
+    if signup.expires_at <= now:
+        raise SignupRefused(_l("This confirmation link has expired."), "expired")
+
+
+def _refuse_if_link_closed(signup, now):
     state = link_state(signup.link, now)
     if state != LinkState.live:
         raise SignupRefused(SIGNUP_REFUSED_MESSAGES[state], state.value)
@@ -422,15 +436,14 @@ class SignupRefused(DomainError):
 def confirm_signup(signup, *, now) -> User:
     """The newcomer opened the verification link: their account is created and joins through
     the link. All or nothing: if the link is used up meanwhile, no account is left behind."""
-    if signup.expires_at <= now:
-        raise SignupRefused(_l("This confirmation link has expired."), "expired")
+    _refuse_if_expired(signup, now)
     link = signup.link
     # The row is the one-time ticket: deleting it first makes a second click find nothing.
     if not _discard_signups(LinkSignup.id == signup.id):
         raise SignupRefused(_l("This confirmation link has already been used."), "used")
     if find_user_by_email(signup.email) is not None:
         raise SignupRefused(_l("An account with this address exists already: sign in to join."), "exists")
-    check_signup_link(signup, now)
+    _refuse_if_link_closed(signup, now)
     deactivate_on = link.deactivate_on if link.deactivate_on and link.deactivate_on > platform_today(now) else None
     user = User(email=signup.email, first_name=signup.first_name, last_name=signup.last_name,
                 role=link.role, status=UserStatus.active, password_hash=signup.password_hash,

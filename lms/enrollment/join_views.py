@@ -23,7 +23,7 @@ from lms.enrollment.invite_links import (
     LinkState,
     SignupRefused,
     confirm_signup,
-    check_signup_link,
+    check_signup,
     describe_target,
     discard_signup,
     expires_on,
@@ -75,15 +75,23 @@ def _dead(link, state, code=410):
                            message=DEAD_LINK_MESSAGES.get(state) if state else None), code
 
 
-def _live_link(token):
-    """(link, None) for a live link, else (None, the dead-link page)."""
-    link = find_link(token)
+def _closed(link):
+    """The page for a missing or closed link (unknown: 404; switched off, expired...: 410),
+    or None when people may join through it."""
     if link is None:
-        return None, _dead(None, None, 404)
+        return _dead(None, None, 404)
     state = link_state(link, utcnow())
-    if state != LinkState.live:
-        return None, _dead(link, state)
-    return link, None
+    return None if state == LinkState.live else _dead(link, state)
+
+
+def _live_link(token):
+    """(link, None) for a live link, else (link or None, the dead-link page)."""
+    link = find_link(token)
+    return link, _closed(link)
+
+
+def _joined_before(link):
+    return link is not None and current_user.is_authenticated and has_joined(link, current_user)
 
 
 def _group_sessions(link):
@@ -107,10 +115,9 @@ def landing(token):
     """What the link lets you join; sign in (existing accounts) or sign up (newcomers).
     Someone who joined through it already is told so, even once the link is full."""
     link = find_link(token)
-    if link is not None and current_user.is_authenticated and has_joined(link, current_user):
+    if _joined_before(link):
         return render_template("join/already.html", link=link, target=describe_target(link))
-    link, dead = _live_link(token)
-    return dead or _landing(link, token)
+    return _closed(link) or _landing(link, token)
 
 
 @bp.route("/join/<token>/<any(join, 'sign-in', new):form>")
@@ -156,9 +163,9 @@ def _join(link, token, user, *, sign_in=None):
 def join_signed_in(token):
     """A signed-in person joins with one click (a second click, even on a full link, is harmless)."""
     link = find_link(token)
-    if link is not None and current_user.is_authenticated and has_joined(link, current_user):
+    if _joined_before(link):
         return _joined(link, JoinOutcome(user=current_user, joined=False))
-    link, dead = _live_link(token)
+    dead = _closed(link)
     if dead:
         return dead
     if not current_user.is_authenticated:
@@ -251,11 +258,8 @@ def confirm(token):
         db.session.commit()
         login_user(user)
         return _joined(link, JoinOutcome(user=user, joined=True))
-    if signup.expires_at <= utcnow():
-        return render_template("join/confirm_dead.html", reason="expired", message=None, link=link,
-                               target=describe_target(link), landing=_landing_url(link)), 410
     try:  # say it before they click, not after (and change nothing: mail scanners open links)
-        check_signup_link(signup, utcnow())
+        check_signup(signup, utcnow())
     except SignupRefused as refused:
         return _refused(signup, refused, 410, discard=False)
     return render_template("join/confirm.html", signup=signup, link=link, target=describe_target(link), form=form)

@@ -37,7 +37,16 @@ from lms.extensions import db
 from lms.forms import choices
 from lms.programs.models import Program, ProgramSession
 from lms.programs.services import group_ids_of_trained_sessions, programs_for
-from lms.web import attach_error, get_or_404, page_number, redirect_after_post, render, roles_required, wants_fragment
+from lms.web import (
+    attach_error,
+    download,
+    get_or_404,
+    page_number,
+    redirect_after_post,
+    render,
+    roles_required,
+    wants_fragment,
+)
 
 bp = Blueprint("links", __name__, url_prefix="/admin/links")
 
@@ -187,10 +196,6 @@ def link_detail(link_id):
                            waiting=signup_counts([link.id]).get(link.id, 0))
 
 
-def _attachment(body, mimetype, filename):
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
 @bp.route("/<int:link_id>/qr.png")
 def link_qr_png(link_id):
     """The QR code as a PNG, 1,200 px by default (?size= from 200 to 4,000)."""
@@ -201,13 +206,13 @@ def link_qr_png(link_id):
     body = qr_png(link_url(link), int(size))
     if request.args.get("download") == "0":  # the preview on the link's page
         return Response(body, mimetype="image/png")
-    return _attachment(body, "image/png", f"invite-link-{link.id}-qr.png")
+    return download(body, "image/png", f"invite-link-{link.id}-qr.png")
 
 
 @bp.route("/<int:link_id>/qr.svg")
 def link_qr_svg(link_id):
     link = _link(link_id)
-    return _attachment(qr_svg(link_url(link)), "image/svg+xml", f"invite-link-{link.id}-qr.svg")
+    return download(qr_svg(link_url(link)), "image/svg+xml", f"invite-link-{link.id}-qr.svg")
 
 
 STATE_WORDS = {"expired": "it has expired", "exhausted": "it is full", "ended": "its session is over"}
