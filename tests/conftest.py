@@ -116,29 +116,47 @@ def password_hash(password):
     return _HASHES[password]
 
 
+def new_user(email, *, role=Role.learner, status=UserStatus.active, password=PASSWORD, first_name="Test",
+             last_name="", labels=(), now=NOW, **fields):
+    """Create and commit a user (in the app context that is active); no password when None."""
+    user = User(
+        email=email.lower(),
+        first_name=first_name,
+        last_name=last_name,
+        role=role,
+        status=status,
+        password_hash=password_hash(password) if password else None,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+    user.label_rows = [UserLabel(label=label) for label in labels]
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def user_of(email):
+    """The user with this email as the database has it now, or None."""
+    db.session.expire_all()
+    return db.session.scalar(sa.select(User).where(User.email == email))
+
+
+def count(model):
+    """How many rows the table of `model` has now."""
+    db.session.expire_all()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
 @pytest.fixture
 def make_user(app):
     """Create and commit a user; active with PASSWORD unless told otherwise."""
     counter = iter(range(1, 10_000))
 
-    def make(email=None, *, role=Role.learner, status=UserStatus.active, password=PASSWORD,
-             first_name="Test", last_name=None, labels=(), **fields):
+    def make(email=None, *, last_name=None, **fields):
         number = next(counter)
-        user = User(
-            email=(email or f"user{number}@example.com").lower(),
-            first_name=first_name,
-            last_name=last_name if last_name is not None else f"User{number}",
-            role=role,
-            status=status,
-            password_hash=password_hash(password) if password else None,
-            created_at=NOW,
-            updated_at=NOW,
-            **fields,
-        )
-        user.label_rows = [UserLabel(label=label) for label in labels]
-        db.session.add(user)
-        db.session.commit()
-        return user
+        return new_user(email or f"user{number}@example.com",
+                        last_name=last_name if last_name is not None else f"User{number}", **fields)
 
     return make
 

@@ -7,13 +7,13 @@ from html import unescape
 import pytest
 from sqlalchemy import select, update
 
-from lms.accounts.models import Role, User, UserStatus
+from lms.accounts.models import Role, UserStatus
 from lms.enrollment.invitations import invite_people
 from lms.enrollment.models import GroupMembership, Invitation, InvitationStatus
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.tokens import token_from_nonce
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, user_of
 from tests.pages import field_error, flashes, input_value, text, utcnow, visible
 
 NEW_PASSWORD = "my-own-secret-1"
@@ -37,11 +37,6 @@ def invite(email, *, actor, role=Role.learner, language="en", groups=()):
 def invitation(invitation_id):
     db.session.expire_all()
     return db.session.get(Invitation, invitation_id)
-
-
-def user_of(email):
-    db.session.expire_all()
-    return db.session.scalar(select(User).where(User.email == email))
 
 
 def state(invitation_id):

@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 from lms import create_app
 from lms.config import config_for_testing
 from lms.extensions import db, limiter
-from tests.conftest import SmtpServer, free_port
+from tests.conftest import SmtpServer, free_port, new_user
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -136,15 +136,8 @@ def sign_in(page, email, password):
 
 
 def add_user(email, *, role="learner", first_name="", last_name="", password=None, now):
-    """An active account (committed), as the admin pages would make it."""
-    from lms.accounts.models import User, UserStatus
-    from tests.conftest import password_hash
-
-    user = User(email=email, first_name=first_name, last_name=last_name, role=role, status=UserStatus.active,
-                password_hash=password_hash(password) if password else None, created_at=now, updated_at=now)
-    db.session.add(user)
-    db.session.commit()
-    return user
+    """An active account (committed), without a password unless given one."""
+    return new_user(email, role=role, first_name=first_name, last_name=last_name, password=password, now=now)
 
 
 def stays_on_page(page):

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from html import unescape
 
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
@@ -25,7 +25,7 @@ from lms.enrollment.models import Group, ImportJob, ImportJobStatus
 from lms.enrollment.roster import COLUMNS, parse_text
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail
-from tests.conftest import htmx_headers
+from tests.conftest import count, htmx_headers, user_of
 from tests.pages import field_error, flashes, text, utcnow, visible
 
 LANGUAGES = ["en", "fr", "nl"]
@@ -127,19 +127,9 @@ def textarea(html, name):
     return unescape(re.search(rf'<textarea\b[^>]*\bname="{name}"[^>]*>(.*?)</textarea>', html, re.S).group(1)).strip()
 
 
-def count(model):
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model))
-
-
 def job_of(job_id):
     db.session.expire_all()
     return db.session.get(ImportJob, job_id)
-
-
-def user_of(email):
-    db.session.expire_all()
-    return db.session.scalar(select(User).where(User.email == email))
 
 
 def groups_of(person):

@@ -6,7 +6,7 @@ from html import unescape
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from lms.accounts.models import Role, User, UserStatus
 from lms.enrollment.invitations import invite_people
@@ -15,7 +15,7 @@ from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus, UserNotice
 from lms.programs.models import SessionGroup
 from lms.tokens import token_from_nonce
-from tests.conftest import htmx_headers, login
+from tests.conftest import count, htmx_headers, login, user_of
 from tests.pages import field_error, flashes, text, utcnow, visible
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -46,16 +46,6 @@ def invitation_of(email):
         select(Invitation).join(User, User.id == Invitation.user_id).where(User.email == email)
         .order_by(Invitation.id.desc())
     )
-
-
-def user_of(email):
-    db.session.expire_all()
-    return db.session.scalar(select(User).where(User.email == email))
-
-
-def count(model):
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model))
 
 
 def everything():

@@ -26,6 +26,7 @@ from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus, UserNotice
 from lms.notifications.render import render_email
 from lms.tokens import token_from_nonce
+from tests.conftest import user_of
 
 NEW_PASSWORD = "a-long-enough-password"
 
@@ -42,11 +43,6 @@ def invitation_of(email):
         select(Invitation).join(User, User.id == Invitation.user_id)
         .where(User.email == email).order_by(Invitation.id)
     ).all()
-
-
-def user_of(email):
-    db.session.expire_all()
-    return db.session.scalar(select(User).where(User.email == email))
 
 
 def outbox(*conditions):

@@ -9,6 +9,7 @@ from lms.enrollment.models import GroupMembership, Invitation, InvitationStatus
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail
 from lms.tokens import token_from_nonce
+from tests.conftest import user_of
 
 PASSWORD = "my-own-password-123"
 
@@ -24,11 +25,6 @@ def count(model):
 def invitation_of(email):
     db.session.expire_all()
     return db.session.scalar(select(Invitation).join(User, User.id == Invitation.user_id).where(User.email == email))
-
-
-def user_of(email):
-    db.session.expire_all()
-    return db.session.scalar(select(User).where(User.email == email))
 
 
 def register(app, path, first_name="Jane", last_name="Doe"):

@@ -46,7 +46,7 @@ from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.render import render_email
 from lms.programs.cascade import assign_group
 from lms.programs.models import Enrollment, EnrollmentStatus, Program, ProgramSession
-from tests.conftest import NOW, password_hash
+from tests.conftest import NOW, password_hash, user_of
 
 NEW_PASSWORD = "a-long-enough-password"
 TODAY = NOW.date()  # the platform's time zone is UTC unless a test says otherwise
@@ -110,11 +110,6 @@ def signups(email=None):
     db.session.expire_all()
     query = select(LinkSignup).order_by(LinkSignup.id)
     return db.session.scalars(query if email is None else query.where(LinkSignup.email == email)).all()
-
-
-def user_of(email):
-    db.session.expire_all()
-    return db.session.scalar(select(User).where(User.email == email))
 
 
 def member_ids(group):

@@ -16,7 +16,7 @@ from lms.notifications.models import OutboxEmail
 from lms.notifications.render import render_email
 from lms.programs.models import Enrollment, EnrollmentStatus, ProgramSession, SessionGroup
 from lms.programs.services import session_roster
-from tests.conftest import PASSWORD, login
+from tests.conftest import PASSWORD, count, login, user_of
 from tests.pages import field_error, flashes, text, utcnow, visible
 
 NEW_PASSWORD = "my-own-secret-1"
@@ -63,16 +63,6 @@ def newcomer(email="newbie@example.com", *, password=NEW_PASSWORD, confirm=None,
 
 def signing_in(email, password=PASSWORD):
     return {"signin-email": email, "signin-password": password}
-
-
-def user_of(email):
-    db.session.expire_all()
-    return db.session.scalar(select(User).where(User.email == email))
-
-
-def count(model):
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model))
 
 
 def is_member(group, user):

@@ -7,13 +7,12 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from lms.accounts.models import User
 from lms.enrollment.invitations import invite_people
 from lms.extensions import db
 from lms.notifications.dispatcher import dispatch_due_emails
 from lms.notifications.models import OutboxEmail, OutboxStatus, UserNotice
 from lms.programs.models import Enrollment, EnrollmentStatus
-from tests.conftest import PASSWORD, htmx_headers, login
+from tests.conftest import PASSWORD, htmx_headers, login, user_of
 from tests.pages import field_error, flashes, text, utcnow, visible
 
 
@@ -44,11 +43,6 @@ def nav_badge(html):
     if match:
         assert match.group(1) == match.group(2)
     return int(match.group(2)) if match else None
-
-
-def user_of(email):
-    db.session.expire_all()
-    return db.session.scalar(select(User).where(User.email == email))
 
 
 def signs_in(app, email, password):

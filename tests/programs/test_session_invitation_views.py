@@ -130,16 +130,23 @@ def test_a_forged_answer_without_csrf_token_is_refused(client, invited):
     assert fresh(invited.id).status == EnrollmentStatus.invited
 
 
-def test_someone_without_an_account_is_sent_to_their_platform_invitation_first(
-        client, make_group, make_session):
+@pytest.fixture
+def newcomer_enrollment(make_group, make_session):
+    """nouveau@example.com, invited to the platform in French, registered for a session through
+    a group, without an account yet."""
     group = make_group("Nouveaux")
     session = make_session(starts_at=utcnow() + timedelta(days=3), name="Accueil")
     assign_group(session, group, actor=None, now=utcnow())
     invite_people(["nouveau@example.com"], actor=None, now=utcnow(), group_ids=[group.id], language="fr")
     db.session.commit()
-    user = db.session.scalar(select(User).where(User.email == "nouveau@example.com"))
+    return db.session.scalar(select(Enrollment).join(User, User.id == Enrollment.user_id)
+                             .where(User.email == "nouveau@example.com"))
+
+
+def test_someone_without_an_account_is_sent_to_their_platform_invitation_first(client, newcomer_enrollment):
+    enrollment = newcomer_enrollment
+    user = enrollment.user
     invitation = db.session.scalar(select(Invitation).where(Invitation.user_id == user.id))
-    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.user_id == user.id))
     assert user.status == UserStatus.invited and invitation.status == InvitationStatus.pending
 
     page = text(client.get(link(enrollment)))
@@ -155,15 +162,8 @@ def test_someone_without_an_account_is_sent_to_their_platform_invitation_first(
         == OutboxStatus.queued
 
 
-def test_registering_from_a_session_email_comes_back_to_the_session_to_answer_it(
-        client, make_group, make_session):
-    group = make_group("Nouveaux")
-    session = make_session(starts_at=utcnow() + timedelta(days=3), name="Accueil")
-    assign_group(session, group, actor=None, now=utcnow())
-    invite_people(["nouveau@example.com"], actor=None, now=utcnow(), group_ids=[group.id], language="fr")
-    db.session.commit()
-    enrollment = db.session.scalar(select(Enrollment).join(User, User.id == Enrollment.user_id)
-                                   .where(User.email == "nouveau@example.com"))
+def test_registering_from_a_session_email_comes_back_to_the_session_to_answer_it(client, newcomer_enrollment):
+    enrollment = newcomer_enrollment
     registration = re.search(r'href="(/invitation/[^"]+)"', text(client.get(link(enrollment)))).group(1)
 
     response = client.post(unescape(registration), data={"first_name": "Noé", "last_name": "Nouveau",
@@ -173,7 +173,7 @@ def test_registering_from_a_session_email_comes_back_to_the_session_to_answer_it
     assert "Accepter" in visible(text(client.get(response.location)))
 
 
-def test_registration_refuses_to_send_anyone_off_site_afterwards(client, make_group):
+def test_registration_refuses_to_send_anyone_off_site_afterwards(client):
     (invitation,) = invite_people(["nouveau@example.com"], actor=None, now=utcnow(), language="fr").invitations
     db.session.commit()
 
