@@ -32,8 +32,10 @@ db: install translations
 run: db
 	LMS_RUN_SCHEDULER=1 $(FLASK) run --host $(HOST) --port $(PORT)
 
-# The suite runs on SQLite, and on PostgreSQL too when a server answers on 127.0.0.1:5432.
+# The import contracts first (pyproject.toml, [tool.importlinter]); then the suite, on SQLite,
+# and on PostgreSQL too when a server answers on 127.0.0.1:5432.
 test: install translations $(CHROMIUM) $(AXE)
+	$(BIN)/lint-imports
 	@if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1).close()" 2>/dev/null; then \
 		echo "PostgreSQL found on 127.0.0.1:5432: the suite runs on SQLite and PostgreSQL."; \
 		TEST_DATABASE_URL=$${TEST_DATABASE_URL:-$(PG_TEST_URL)} $(BIN)/python -m pytest $(PYTEST_ARGS); \
@@ -51,7 +53,7 @@ $(AXE): package.json package-lock.json
 	touch $@
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache node_modules
+	rm -rf $(VENV) instance .pytest_cache .import_linter_cache node_modules
 
 # Translations: the .po catalogs are the source; the .mo files are built from them.
 CATALOGS := $(wildcard lms/translations/*/LC_MESSAGES/messages.po)

@@ -19,7 +19,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from bench.dispatch import make_app  # noqa: E402
 from lms.accounts.models import User, UserStatus  # noqa: E402
-from lms.enrollment.groups import add_group_members, create_group  # noqa: E402
+from lms.enrollment.groups.services import add_group_members, create_group  # noqa: E402
 from lms.extensions import db  # noqa: E402
 from lms.notifications.models import OutboxEmail  # noqa: E402
 from lms.programs.cascade import assign_group  # noqa: E402

@@ -27,7 +27,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from lms import create_app  # noqa: E402
 from lms.config import config_for_testing, normalize_database_url  # noqa: E402
-from lms.enrollment.invitations import invite_people  # noqa: E402
+from lms.enrollment.invitations.services import invite_people  # noqa: E402
 from lms.extensions import db  # noqa: E402
 from lms.notifications.dispatcher import dispatch_due_emails  # noqa: E402
 

@@ -30,10 +30,10 @@ from werkzeug.security import generate_password_hash  # noqa: E402
 
 from bench.dispatch import make_app  # noqa: E402
 from lms.accounts.models import User, UserStatus  # noqa: E402
-from lms.enrollment.groups import create_group  # noqa: E402
-from lms.enrollment.models import ImportJob  # noqa: E402
-from lms.enrollment.roster import load_roster  # noqa: E402
-from lms.enrollment.roster_import import run_import  # noqa: E402
+from lms.enrollment.groups.services import create_group  # noqa: E402
+from lms.enrollment.rosters.importer import run_import  # noqa: E402
+from lms.enrollment.rosters.models import ImportJob  # noqa: E402
+from lms.enrollment.rosters.parser import load_roster  # noqa: E402
 from lms.extensions import db  # noqa: E402
 from lms.programs.cascade import assign_group  # noqa: E402
 from lms.programs.models import Program, ProgramSession  # noqa: E402
@@ -85,7 +85,7 @@ def roster_xlsx(prefix, count, groups):
 
 def timed_preview(app, data, now):
     """(upload and preview, preview page, page 50, import job) seconds, through the page."""
-    from lms.enrollment.import_jobs import run_import_job
+    from lms.enrollment.rosters.jobs import run_import_job
 
     admin = User(email="bench-admin@example.com", first_name="Bench", last_name="Admin", role="admin",
                  status=UserStatus.active, password_hash=generate_password_hash("bench-password"), language="en",

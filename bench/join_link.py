@@ -25,14 +25,15 @@ import sqlalchemy as sa  # noqa: E402
 
 from bench.dispatch import make_app  # noqa: E402
 from lms.accounts.models import User, UserStatus  # noqa: E402
-from lms.enrollment.groups import create_group  # noqa: E402
-from lms.enrollment.invite_links import (  # noqa: E402
+from lms.enrollment.groups.models import GroupMembership  # noqa: E402
+from lms.enrollment.groups.services import create_group  # noqa: E402
+from lms.enrollment.links.models import InviteLink, LinkSignup  # noqa: E402
+from lms.enrollment.links.services import (  # noqa: E402
     confirm_signup,
     create_link,
     join_link,
     request_signup,
 )
-from lms.enrollment.models import GroupMembership, InviteLink, LinkSignup  # noqa: E402
 from lms.errors import DomainError  # noqa: E402
 from lms.extensions import db  # noqa: E402
 from lms.programs.cascade import assign_group  # noqa: E402

@@ -26,7 +26,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from bench.cascade import make_users  # noqa: E402
 from bench.dispatch import SmtpSink, make_app  # noqa: E402
-from lms.enrollment.groups import add_group_members, create_group  # noqa: E402
+from lms.enrollment.groups.services import add_group_members, create_group  # noqa: E402
 from lms.extensions import db  # noqa: E402
 from lms.programs.cascade import assign_group  # noqa: E402
 from lms.programs.models import Program, ProgramSession  # noqa: E402

@@ -26,7 +26,7 @@ def create_app(config=None):
         proxies = app.config["LMS_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
-    from lms import models  # noqa: F401  (every model registered before migrations look)
+    from lms import emails, models  # noqa: F401  (every model and email kind known before use)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
@@ -82,11 +82,12 @@ def _register_blueprints(app):
     from lms.accounts.manage import bp as users_bp
     from lms.accounts.registration import bp as registration_bp
     from lms.accounts.views import bp as accounts_bp
-    from lms.enrollment.import_views import bp as imports_bp
-    from lms.enrollment.invitation_views import bp as invitations_bp
-    from lms.enrollment.join_views import bp as joining_bp
-    from lms.enrollment.link_views import bp as links_bp
-    from lms.enrollment.views import bp as groups_bp
+    from lms.enrollment.groups.views import bp as groups_bp
+    from lms.enrollment.invitations.views import bp as invitations_bp
+    from lms.enrollment.links.manage import bp as links_bp
+    from lms.enrollment.links.public import bp as joining_bp
+    from lms.enrollment.rosters.views import bp as rosters_bp
+    from lms.inbox.views import bp as inbox_bp
     from lms.notifications.views import bp as notifications_bp
     from lms.programs.manage import bp as sessions_bp
     from lms.programs.views import bp as programs_bp
@@ -96,9 +97,10 @@ def _register_blueprints(app):
     app.register_blueprint(users_bp)
     app.register_blueprint(groups_bp)
     app.register_blueprint(invitations_bp)
-    app.register_blueprint(imports_bp)
+    app.register_blueprint(rosters_bp)
     app.register_blueprint(links_bp)
     app.register_blueprint(joining_bp)
+    app.register_blueprint(inbox_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(programs_bp)
     app.register_blueprint(sessions_bp)
@@ -155,10 +157,9 @@ def _register_template_helpers(app):
     @app.context_processor
     def inject():
         from flask_babel import get_locale
-
         from flask_login import current_user
 
-        from lms.notifications.inbox import inbox_count
+        from lms.inbox.services import inbox_count
 
         locale = get_locale()
         signed_in = current_user and current_user.is_authenticated

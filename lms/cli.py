@@ -5,16 +5,12 @@ Every command takes --json and then prints exactly one JSON value on stdout. Exi
 """
 import json
 import sys
-from datetime import datetime, timezone
 
 import click
 from flask.cli import AppGroup
 
-from lms.errors import DomainError
+from lms.cli_helpers import EXIT_UNUSABLE, emit, json_option, parse_instant
 from lms.extensions import db
-
-EXIT_UNUSABLE = 1
-EXIT_PARTIAL = 2
 
 
 class LmsGroup(AppGroup):
@@ -38,56 +34,17 @@ class LmsGroup(AppGroup):
 lms_cli = LmsGroup("lms", help="LMS enrollment: groups, users, imports, invitations, due work.")
 
 
-def json_option(command):
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON value.")(command)
-
-
-def emit(as_json, data, text=None):
-    """Print `data` as JSON, or `text` (a string or a callable returning one) for people."""
-    if as_json:
-        click.echo(json.dumps(data, default=str))
-    else:
-        click.echo(text() if callable(text) else (text if text is not None else data))
-
-
-def fail(as_json, message, code=EXIT_UNUSABLE):
-    db.session.rollback()
-    if as_json:
-        click.echo(json.dumps({"error": message}))
-    else:
-        click.echo(f"Error: {message}", err=True)
-    sys.exit(code)
-
-
-def parse_instant(value):
-    """An ISO date-time for --at; naive values are taken as UTC."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO date-time (e.g. 2026-05-01T09:00)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def run_service(as_json, action):
-    """Call a service; a DomainError becomes a clean exit 1 with its message."""
-    try:
-        return action()
-    except DomainError as error:
-        fail(as_json, error.message)
-
-
 def _register():
     from lms.accounts.cli import register as register_accounts
-    from lms.enrollment.cli import register as register_enrollment
-    from lms.enrollment.cli import register_import
-    from lms.enrollment.link_cli import register as register_links
+    from lms.enrollment.groups.cli import register as register_groups
+    from lms.enrollment.invitations.cli import register as register_invitations
+    from lms.enrollment.links.cli import register as register_links
+    from lms.enrollment.rosters.cli import register as register_rosters
     from lms.programs.cli import register as register_programs
 
-    register_accounts(lms_cli)
-    register_enrollment(lms_cli)
-    register_import(lms_cli)
-    register_links(lms_cli)
-    register_programs(lms_cli)
+    for register in (register_accounts, register_groups, register_invitations, register_rosters,
+                     register_links, register_programs):
+        register(lms_cli)
 
     @lms_cli.command("run-due")
     @click.option("--at", "at", help="Run what is due at this ISO date-time (default: now).")

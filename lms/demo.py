@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from lms.accounts.models import Role, User, UserStatus
 from lms.accounts.services import create_user, find_user_by_email
-from lms.enrollment.groups import add_group_members, create_group
-from lms.enrollment.models import Group
+from lms.enrollment.groups.models import Group
+from lms.enrollment.groups.services import add_group_members, create_group
 from lms.extensions import db
 from lms.programs.cascade import assign_group
 from lms.programs.models import Program, ProgramSession

@@ -4,10 +4,10 @@ Each step reads due rows from the database, so work that fell due while nothing 
 at the next call, and a second call at the same time finds nothing left to do. Order matters:
 deactivations and expiries cancel emails before the dispatcher would send them.
 """
-from lms.accounts.services import deactivate_due_users
-from lms.enrollment.import_jobs import discard_stale_import_drafts, run_queued_import_jobs
-from lms.enrollment.invitations import expire_due_invitations, send_due_reminders
-from lms.enrollment.invite_links import discard_stale_signups
+from lms.accounts.deactivation import deactivate_due_users
+from lms.enrollment.invitations.services import expire_due_invitations, send_due_reminders
+from lms.enrollment.links.services import discard_stale_signups
+from lms.enrollment.rosters.jobs import discard_stale_import_drafts, run_queued_import_jobs
 from lms.extensions import db
 from lms.notifications.dispatcher import dispatch_due_emails
 

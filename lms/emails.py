@@ -1,3 +1,4 @@
-"""Imports every domain's email kinds, so the renderer knows them all."""
-import lms.enrollment.emails  # noqa: F401
+"""Every domain's email kinds, imported once by create_app so the renderer knows them all."""
+import lms.enrollment.invitations.emails  # noqa: F401
+import lms.enrollment.links.emails  # noqa: F401
 import lms.programs.emails  # noqa: F401

@@ -16,7 +16,7 @@ from werkzeug.security import generate_password_hash
 
 from lms import create_app
 from lms.accounts.models import Role, User, UserLabel, UserStatus
-from lms.config import normalize_database_url, config_for_testing
+from lms.config import config_for_testing, normalize_database_url
 from lms.extensions import db
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
@@ -163,7 +163,7 @@ def make_user(app):
 
 @pytest.fixture
 def make_group(app):
-    from lms.enrollment.groups import add_group_members, create_group
+    from lms.enrollment.groups.services import add_group_members, create_group
 
     def make(name=None, members=()):
         group = create_group(name or f"Group {secrets.token_hex(3)}", actor=None, now=NOW)

@@ -10,18 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from lms.accounts.models import Role, User, UserLabel, UserStatus
-from lms.enrollment.import_jobs import preview_import
-from lms.enrollment.invite_links import create_link, revoke_link
-from lms.enrollment.invitations import invite_people
-from lms.enrollment.models import (
-    Group,
-    GroupMembership,
-    ImportJob,
-    ImportJobStatus,
-    Invitation,
-    InvitationStatus,
-    InviteLink,
-)
+from lms.enrollment.groups.models import Group, GroupMembership
+from lms.enrollment.invitations.models import Invitation, InvitationStatus
+from lms.enrollment.invitations.services import invite_people
+from lms.enrollment.links.models import InviteLink
+from lms.enrollment.links.services import create_link, revoke_link
+from lms.enrollment.rosters.jobs import preview_import
+from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.outbox import queue_email

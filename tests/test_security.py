@@ -9,9 +9,10 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash
 
+from lms.accounts.deactivation import deactivate_due_users, deactivate_user
 from lms.accounts.models import Role, User, UserStatus
-from lms.accounts.services import create_user, deactivate_due_users, deactivate_user
-from lms.enrollment.models import Group
+from lms.accounts.services import create_user
+from lms.enrollment.groups.models import Group
 from lms.extensions import db
 from tests.conftest import PASSWORD
 

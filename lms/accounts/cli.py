@@ -4,11 +4,11 @@ import sys
 
 import click
 
-from lms.accounts import export as user_export
+from lms.enrollment.rosters import export as user_export
 
 
 def register(lms_cli):
-    from lms.cli import emit, fail, json_option
+    from lms.cli_helpers import emit, fail, json_option
 
     @lms_cli.group("users")
     def users():
@@ -27,7 +27,7 @@ def register(lms_cli):
         With --json the one JSON value on standard output is the list of users, or, when the
         export goes to --output, a summary of what was written.
         """
-        from lms.enrollment.groups import find_group
+        from lms.enrollment.groups.services import find_group
         from lms.errors import NotFound
 
         fmt = fmt or ("json" if as_json else "csv")

@@ -4,6 +4,7 @@ from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectFi
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from lms.accounts.models import Role, UserStatus
+from lms.accounts.services import MIN_PASSWORD_LENGTH
 from lms.forms import MultiCheckboxField, choices
 
 ROLE_CHOICES = [(role.value, role.label) for role in Role]
@@ -63,5 +64,23 @@ class PasswordChangeForm(FlaskForm):
     confirm = PasswordField(
         _l("New password again"),
         [DataRequired(), EqualTo("new_password", message=_l("The two passwords are not the same."))],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+class RegistrationForm(FlaskForm):
+    first_name = StringField(_l("First name"), [DataRequired(), Length(max=100)],
+                             render_kw={"autocomplete": "given-name"})
+    last_name = StringField(_l("Last name"), [DataRequired(), Length(max=100)],
+                            render_kw={"autocomplete": "family-name"})
+    password = PasswordField(
+        _l("Password"),
+        [DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=500)],
+        description=_l("At least %(count)d characters.", count=MIN_PASSWORD_LENGTH),
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        _l("Password again"),
+        [DataRequired(), EqualTo("password", message=_l("The two passwords are not the same."))],
         render_kw={"autocomplete": "new-password"},
     )

@@ -3,19 +3,14 @@ from flask import Blueprint, Response, abort, current_app, flash, render_templat
 from flask_login import current_user
 from sqlalchemy import select
 
-from lms.accounts import export as user_export
+from lms.accounts.deactivation import deactivate_user, reactivate_user
 from lms.accounts.forms import UserFilterForm, UserForm
 from lms.accounts.models import Role, User
-from lms.accounts.services import (
-    deactivate_user,
-    parse_labels,
-    reactivate_user,
-    update_user,
-    user_search_query,
-)
+from lms.accounts.services import parse_labels, update_user, user_search_query
 from lms.clock import utcnow
-from lms.enrollment.groups import group_names_by_user, groups_with_counts, set_user_groups
-from lms.enrollment.models import Group, GroupMembership
+from lms.enrollment.groups.models import Group, GroupMembership
+from lms.enrollment.groups.services import group_names_by_user, groups_with_counts, set_user_groups
+from lms.enrollment.rosters import export as user_export
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.forms import choices

@@ -5,46 +5,24 @@ unknown) gets a page that says which and who to ask.
 """
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user
-from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
 
-from lms.accounts.services import MIN_PASSWORD_LENGTH
+from lms.accounts.forms import RegistrationForm
 from lms.accounts.views import safe_next
 from lms.clock import utcnow
-from lms.enrollment.invitations import (
+from lms.enrollment.invitations.models import InvitationStatus
+from lms.enrollment.invitations.services import (
     accept_invitation,
     decline_invitation,
     effective_status,
     find_invitation,
 )
-from lms.enrollment.models import InvitationStatus
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.i18n import use_language
 from lms.web import attach_error
 
 bp = Blueprint("registration", __name__)
-
-
-class RegistrationForm(FlaskForm):
-    first_name = StringField(_l("First name"), [DataRequired(), Length(max=100)],
-                             render_kw={"autocomplete": "given-name"})
-    last_name = StringField(_l("Last name"), [DataRequired(), Length(max=100)],
-                            render_kw={"autocomplete": "family-name"})
-    password = PasswordField(
-        _l("Password"),
-        [DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=500)],
-        description=_l("At least %(count)d characters.", count=MIN_PASSWORD_LENGTH),
-        render_kw={"autocomplete": "new-password"},
-    )
-    confirm = PasswordField(
-        _l("Password again"),
-        [DataRequired(), EqualTo("password", message=_l("The two passwords are not the same."))],
-        render_kw={"autocomplete": "new-password"},
-    )
 
 
 def _dead(invitation, status, code=410):

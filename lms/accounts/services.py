@@ -1,19 +1,18 @@
-"""Users: creation, sign-in, profile edits, deactivation (R6) and export rows."""
+"""Users: creation, sign-in, profile edits, search. Deactivation (R6) is lms.accounts.deactivation."""
 from datetime import date
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from lms.accounts.models import Role, User, UserLabel, UserStatus
 from lms.audit.services import record_event
 from lms.clock import platform_today
+from lms.enrollment.groups.models import GroupMembership
 from lms.errors import DomainError
 from lms.extensions import db
-from lms.notifications.models import OutboxEmail
-from lms.notifications.outbox import cancel_queued_emails
 
 MIN_PASSWORD_LENGTH = 8
 MAX_LABEL_LENGTH = 100
@@ -182,68 +181,8 @@ def update_user(
     return changed
 
 
-def _stop_everything_pending(user_ids, now):
-    """R6: unsent emails to deactivated accounts are cancelled, and so are their invitations."""
-    from lms.enrollment.invitations import cancel_pending_invitations_of
-
-    cancel_pending_invitations_of(user_ids, now=now)
-    return cancel_queued_emails(OutboxEmail.user_id.in_(user_ids), reason="account deactivated")
-
-
-def deactivate_user(user: User, *, actor, now):
-    """R6: refuse sign-in from now on, end open sessions (next request), cancel unsent emails."""
-    if actor is not None and user.id == actor.id:
-        raise DomainError("You cannot deactivate your own account.")
-    if user.status == UserStatus.deactivated:
-        return False
-    user.status = UserStatus.deactivated
-    user.deactivated_at = now
-    user.updated_at = now
-    _stop_everything_pending([user.id], now)
-    db.session.flush()
-    record_event(actor, "user.deactivated", "user", user.id, now=now)
-    return True
-
-
-def reactivate_user(user: User, *, actor, now):
-    """Undo a deactivation: active again if they had set a password, else back to invited."""
-    if user.status != UserStatus.deactivated:
-        return False
-    user.status = UserStatus.active if user.password_hash else UserStatus.invited
-    user.deactivated_at = None
-    if user.deactivate_on is not None and user.deactivate_on <= platform_today(now):
-        user.deactivate_on = None  # otherwise the scheduler would deactivate them again at once
-    user.updated_at = now
-    db.session.flush()
-    record_event(actor, "user.reactivated", "user", user.id, now=now)
-    return True
-
-
-def deactivate_due_users(*, now) -> int:
-    """R6, set-based: every account whose deactivation date has come is deactivated."""
-    today = platform_today(now)
-    due_ids = db.session.scalars(
-        select(User.id).where(
-            User.deactivate_on <= today, User.status != UserStatus.deactivated
-        )
-    ).all()
-    if not due_ids:
-        return 0
-    db.session.execute(
-        update(User)
-        .where(User.id.in_(due_ids))
-        .values(status=UserStatus.deactivated, deactivated_at=now, updated_at=now)
-    )
-    _stop_everything_pending(due_ids, now)
-    for user_id in due_ids:
-        record_event(None, "user.deactivated", "user", user_id, now=now, reason="deactivate_on")
-    db.session.flush()
-    return len(due_ids)
-
-
 def user_search_query(q="", status=None, role=None, group_id=None):
     """The users admin table: search on name and email, filters, ordered by name."""
-    from lms.enrollment.models import GroupMembership
 
     query = select(User)
     q = (q or "").strip()

@@ -67,7 +67,7 @@ def home():
     """Each role's starting point: counts and shortcuts for admins, their own places for others."""
     context = {}
     if current_user.role == Role.admin:
-        from lms.enrollment.groups import groups_with_counts
+        from lms.enrollment.groups.services import groups_with_counts
 
         counts = dict(
             db.session.execute(select(User.status, func.count()).group_by(User.status)).all()
@@ -78,7 +78,7 @@ def home():
         from lms.programs.services import sessions_for_user
 
         context["my_sessions"] = sessions_for_user(current_user, now=utcnow())
-        from lms.enrollment.groups import group_names_by_user
+        from lms.enrollment.groups.services import group_names_by_user
 
         context["my_groups"] = group_names_by_user([current_user.id]).get(current_user.id, [])
     return render_template("accounts/home.html", **context)

@@ -1,12 +1,15 @@
 """Audit trail: who did what to whom, and when."""
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lms.accounts.models import User
 from lms.db_types import UTCDateTime
 from lms.extensions import db
+
+if TYPE_CHECKING:
+    from lms.accounts.models import User
 
 
 class AuditEvent(db.Model):
@@ -23,7 +26,8 @@ class AuditEvent(db.Model):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
-    actor: Mapped[User | None] = relationship()
+    # Named, not imported: audit sits below the domains and imports none of them.
+    actor: Mapped["User | None"] = relationship("User")
 
     def __repr__(self):
         return f"<AuditEvent {self.id} {self.action} {self.target_type}:{self.target_id}>"

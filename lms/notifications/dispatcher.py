@@ -20,7 +20,7 @@ from sqlalchemy import and_, or_, select, update
 from lms.extensions import db
 from lms.notifications.mime import Envelope, address, mailbox, multipart_alternative
 from lms.notifications.models import OutboxEmail, OutboxStatus
-from lms.notifications.render import Links, render_email
+from lms.notifications.render import Links, hooks_of, render_email
 from lms.notifications.smtp_pool import SmtpPool
 
 log = logging.getLogger(__name__)
@@ -143,28 +143,11 @@ class _Sending:
 
 
 def _preload(emails):
-    """Load what the templates need for the whole batch in a few queries (not one per email)."""
-    from sqlalchemy.orm import selectinload
-
-    from lms.enrollment.models import Invitation
-    from lms.programs.models import Enrollment, ProgramSession
-
-    invitation_ids = {email.invitation_id for email in emails if email.invitation_id}
-    enrollment_ids = {email.enrollment_id for email in emails if email.enrollment_id}
+    """Load what the templates need for the whole batch in a few queries (not one per email):
+    each email kind says what it reads (EmailKind.preload)."""
     keep = []
-    if invitation_ids:
-        keep += db.session.scalars(
-            select(Invitation).where(Invitation.id.in_(invitation_ids))
-            .options(selectinload(Invitation.invited_by), selectinload(Invitation.user))
-            .execution_options(populate_existing=True)
-        ).all()
-    if enrollment_ids:
-        keep += db.session.scalars(
-            select(Enrollment).where(Enrollment.id.in_(enrollment_ids))
-            .options(selectinload(Enrollment.session).selectinload(ProgramSession.program),
-                     selectinload(Enrollment.user))
-            .execution_options(populate_existing=True)
-        ).all()
+    for preload, rows in hooks_of(emails, "preload").items():
+        keep += preload(rows)
     return keep  # held by the caller so the identity map keeps them
 
 
@@ -181,7 +164,7 @@ def _send_batch(emails, sending, pool, report):
         for outcome in outcomes:
             waiting -= 1
             if outcome.error is None:
-                sent.append(outcome.email_id)
+                sent.append(by_id[outcome.email_id])
             else:
                 reason, permanent = _failure_of(outcome)
                 _record_failure(by_id[outcome.email_id], now, reason, permanent=permanent, report=report)
@@ -227,11 +210,12 @@ def _smtp_text(code, text):
     return f"{code} {text}"
 
 
-def _record_sent(email_ids, now, report):
+def _record_sent(emails, now, report):
     """Mark these emails sent and commit at once: set-based, and the window in which a crash
     could make us send them again stays small (COMMIT_EVERY)."""
-    if not email_ids:
+    if not emails:
         return
+    email_ids = [email.id for email in emails]
     db.session.execute(
         update(OutboxEmail).where(OutboxEmail.id.in_(email_ids))
         .values(status=OutboxStatus.sent, sent_at=now, attempts=OutboxEmail.attempts + 1,
@@ -243,14 +227,8 @@ def _record_sent(email_ids, now, report):
     ).all()
     for email_id, context in with_secrets:
         db.session.execute(update(OutboxEmail).where(OutboxEmail.id == email_id).values(context=_without_secrets(context)))
-    from lms.programs.models import Enrollment
-
-    db.session.execute(
-        update(Enrollment)
-        .where(Enrollment.id.in_(select(OutboxEmail.enrollment_id).where(OutboxEmail.id.in_(email_ids))))
-        .values(email_sent_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    for on_sent, sent in hooks_of(emails, "on_sent").items():
+        on_sent([email.id for email in sent], now)
     db.session.commit()
     report.sent += len(email_ids)
 

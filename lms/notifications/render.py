@@ -1,7 +1,9 @@
 """Turning an outbox row into the email a person reads, in their language, text and HTML.
 
 Each kind of email registers how to build its template context (`@email_kind`); links are
-built from BASE_URL at render time, so a row never stores a token (lms.tokens).
+built from BASE_URL at render time, so a row never stores a token (lms.tokens). The domains'
+emails modules register their kinds when the app starts (lms.emails, imported by create_app):
+the outbox sits below the domains and imports none of them.
 """
 from dataclasses import dataclass
 from datetime import date
@@ -12,12 +14,17 @@ from flask_babel import force_locale
 
 from lms.config import locale_of
 
-EMAIL_KINDS = {}  # kind -> EmailKind; filled at import by the domains' emails modules
+EMAIL_KINDS = {}  # kind -> EmailKind; filled at start-up by the domains' emails modules
 
 
 @dataclass(frozen=True)
 class EmailKind:
     build: callable  # (email row, links) -> template context, including "subject"
+    # (the rows of a batch of kinds sharing it) -> the objects their templates read, loaded in a
+    # few queries and held while the batch renders (not one query per email)
+    preload: callable = None
+    # (ids of rows just sent, now): what the domain records of a sent email, in the same commit
+    on_sent: callable = None
 
 
 @dataclass(frozen=True)
@@ -27,11 +34,11 @@ class RenderedEmail:
     html: str
 
 
-def email_kind(name):
+def email_kind(name, *, preload=None, on_sent=None):
     """Register the context builder of an email kind; the templates are email/<name>.{txt,html}."""
 
     def decorator(build):
-        EMAIL_KINDS[name] = EmailKind(build=build)
+        EMAIL_KINDS[name] = EmailKind(build=build, preload=preload, on_sent=on_sent)
         return build
 
     return decorator
@@ -60,8 +67,6 @@ def render_email(email, links=None, *, merge=None) -> RenderedEmail:
     language), the second is the first with its link swapped in. Only contexts of plain
     values (text, numbers, dates, lists of them) are compared; anything else renders anew.
     """
-    import lms.emails  # noqa: F401  (registers every kind)
-
     kind = EMAIL_KINDS.get(email.kind)
     if kind is None:
         raise UnknownEmailKind(f"no template for emails of kind {email.kind!r}")
@@ -85,6 +90,16 @@ def render_email(email, links=None, *, merge=None) -> RenderedEmail:
 
 
 _LINK_SLOT = "https://link.invalid/6f1d0c2a"  # rendered where the link goes, then swapped
+
+
+def hooks_of(emails, hook):
+    """{hook function: the emails whose kind has it}, so that kinds sharing one run it once."""
+    grouped = {}
+    for email in emails:
+        function = getattr(EMAIL_KINDS.get(email.kind), hook, None)
+        if function is not None:
+            grouped.setdefault(function, []).append(email)
+    return grouped
 
 
 def _render(kind_name, context) -> RenderedEmail:

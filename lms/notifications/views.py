@@ -1,19 +1,17 @@
-"""The outbox admin pages and each person's inbox."""
+"""The outbox admin pages: every email the platform sends, its status, and a retry."""
 import re
 
 from flask import Blueprint, flash, render_template, request, url_for
-from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from lms.accounts.models import Role
 from lms.clock import utcnow
 from lms.extensions import db
 from lms.forms import choices
-from lms.notifications.inbox import mark_notices_read, pending_enrollments, unread_notices
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.outbox import retry_email
 from lms.notifications.render import render_email
-from lms.web import get_or_404, page_number, redirect_after_post, render, roles_required, wants_fragment
+from lms.web import get_or_404, page_number, redirect_after_post, render, roles_required
 
 bp = Blueprint("notifications", __name__)
 
@@ -66,25 +64,3 @@ def outbox_retry(email_id):
     else:
         flash(f"Only failed emails can be retried; this one is {email.status.value}.", "error")
     return redirect_after_post(url_for("notifications.outbox_email", email_id=email.id))
-
-
-@bp.route("/inbox")
-@login_required
-def inbox():
-    """A person reads what happened to them and answers session invitations."""
-    return render_template("inbox/inbox.html", notices=unread_notices(current_user),
-                           enrollments=pending_enrollments(current_user))
-
-
-@bp.route("/inbox/notices/read", methods=["POST"])
-@login_required
-def inbox_mark_read():
-    """Dismiss one notice (or all, without an id)."""
-    ids = [int(value) for value in request.form.getlist("notice_id") if value.isdigit()]
-    if not ids:
-        ids = [notice.id for notice in unread_notices(current_user)]
-    mark_notices_read(current_user, ids, now=utcnow())
-    db.session.commit()
-    if wants_fragment("inbox-notices"):
-        return render_template("inbox/partials/_notices.html", notices=unread_notices(current_user))
-    return redirect_after_post(url_for("notifications.inbox"))

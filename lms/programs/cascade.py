@@ -11,6 +11,7 @@ from sqlalchemy.orm import aliased
 from lms.accounts.models import User, UserStatus
 from lms.audit.services import record_event
 from lms.db_utils import among, chunked, insert_ignoring_conflicts
+from lms.enrollment.groups.models import GroupMembership
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail
@@ -157,8 +158,6 @@ def assign_group(session, group, *, actor, now) -> int:
     _refuse_if_ended(session, now)
     insert_ignoring_conflicts(SessionGroup, [{"session_id": session.id, "group_id": group.id,
                                               "added_by_id": actor.id if actor else None, "created_at": now}])
-    from lms.enrollment.models import GroupMembership
-
     member_ids = db.session.scalars(select(GroupMembership.user_id).where(GroupMembership.group_id == group.id)).all()
     invited = enroll(session, member_ids, now=now, group_id=group.id)
     record_event(actor, "session.group_assigned", "session", session.id, now=now, group_id=group.id,

@@ -3,7 +3,7 @@ import click
 
 
 def register(lms_cli):
-    from lms.cli import emit, fail, json_option, parse_instant, run_service
+    from lms.cli_helpers import emit, fail, json_option, parse_instant, run_service
 
     @lms_cli.group("programs")
     def programs():
@@ -70,7 +70,7 @@ def register(lms_cli):
     def add_group_command(session_ref, group_ref, as_json):
         """Assign GROUP (id, public id or name) to SESSION: its members are invited (R3)."""
         from lms.clock import utcnow
-        from lms.enrollment.groups import find_group
+        from lms.enrollment.groups.services import find_group
         from lms.errors import NotFound
         from lms.extensions import db
         from lms.programs.cascade import assign_group

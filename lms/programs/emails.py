@@ -1,15 +1,41 @@
 """The session invitation email (R4: due at the session's start)."""
 from flask_babel import gettext
+from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
 
 from lms.extensions import db
 from lms.i18n import format_instant
+from lms.notifications.models import OutboxEmail
 from lms.notifications.render import email_kind
-from lms.programs.models import Enrollment
+from lms.programs.models import Enrollment, ProgramSession
 from lms.programs.services import SESSION_END_FORMAT, SESSION_START_FORMAT
 from lms.tokens import token_from_nonce
 
 
-@email_kind("session_invitation")
+def preload_enrollments(emails):
+    """The enrollments a batch of emails names, with session, program and learner, in a few queries."""
+    ids = {email.enrollment_id for email in emails if email.enrollment_id}
+    if not ids:
+        return []
+    return db.session.scalars(
+        select(Enrollment).where(Enrollment.id.in_(ids))
+        .options(selectinload(Enrollment.session).selectinload(ProgramSession.program),
+                 selectinload(Enrollment.user))
+        .execution_options(populate_existing=True)
+    ).all()
+
+
+def record_emails_sent(email_ids, now):
+    """The session roster shows when each learner's invitation went out."""
+    db.session.execute(
+        update(Enrollment)
+        .where(Enrollment.id.in_(select(OutboxEmail.enrollment_id).where(OutboxEmail.id.in_(email_ids))))
+        .values(email_sent_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@email_kind("session_invitation", preload=preload_enrollments, on_sent=record_emails_sent)
 def session_invitation_email(email, links):
     enrollment = db.session.get(Enrollment, email.context["enrollment_id"])
     session = enrollment.session

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from lms.accounts.models import Role, User, UserStatus
 from lms.accounts.services import user_search_query
 from lms.clock import platform_timezone, utcnow
-from lms.enrollment.groups import groups_with_counts
-from lms.enrollment.invitations import invite_people, parse_email_list
-from lms.enrollment.models import Group
+from lms.enrollment.groups.models import Group
+from lms.enrollment.groups.services import groups_with_counts
+from lms.enrollment.invitations.services import invite_people, parse_email_list
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.forms import choices

@@ -96,7 +96,7 @@ def find_enrollment(token: str):
 def pending_platform_invitation(user):
     """R4: someone new to the platform accepts the platform invitation before any session."""
     from lms.accounts.models import UserStatus
-    from lms.enrollment.models import Invitation, InvitationStatus
+    from lms.enrollment.invitations.models import Invitation, InvitationStatus
 
     if user.status != UserStatus.invited:
         return None
@@ -214,7 +214,7 @@ def find_session(reference):
 def session_roster(session):
     """The session's registration: one row per learner with status, sources and email times."""
     from lms.accounts.models import User
-    from lms.enrollment.models import Group
+    from lms.enrollment.groups.models import Group
     from lms.programs.models import EnrollmentGroup
 
     rows = db.session.execute(

@@ -6,8 +6,8 @@ from flask_login import current_user, login_required
 from lms.clock import utcnow
 from lms.errors import DomainError
 from lms.extensions import db
-from lms.programs.models import Enrollment, EnrollmentStatus
 from lms.i18n import use_language
+from lms.programs.models import Enrollment, EnrollmentStatus
 from lms.programs.services import (
     find_enrollment,
     pending_platform_invitation,
@@ -40,7 +40,7 @@ def enrollment_answer(enrollment_id, answer):
             flash(_("You declined %(session)s.", session=session_name), "success")
     if wants_fragment(f"enrollment-{enrollment.id}"):
         return render_template("inbox/partials/_enrollment.html", enrollment=enrollment)
-    return redirect_after_post(url_for("notifications.inbox"))
+    return redirect_after_post(url_for("inbox.index"))
 
 
 @bp.route("/session-invitation/<token>", methods=["GET", "POST"])

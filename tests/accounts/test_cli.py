@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from lms.accounts.models import Role, User, UserStatus
-from lms.enrollment.models import Group, GroupMembership
+from lms.enrollment.groups.models import Group, GroupMembership
 from lms.extensions import db
 from lms.programs.models import Program, ProgramSession
 

@@ -4,15 +4,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from lms.accounts.deactivation import deactivate_due_users, deactivate_user, reactivate_user
 from lms.accounts.models import Role, User, UserStatus
 from lms.accounts.services import (
     authenticate,
     create_user,
-    deactivate_due_users,
-    deactivate_user,
     normalize_email,
     parse_labels,
-    reactivate_user,
     update_user,
     user_search_query,
 )

@@ -10,10 +10,9 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from lms.accounts.models import Role, User, UserStatus
-from lms.enrollment.models import Group, GroupMembership
+from lms.enrollment.groups.models import Group, GroupMembership
 from lms.extensions import db
 from tests.conftest import PASSWORD, htmx_headers, login
-
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 

@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 
 from lms.clock import utcnow
 from lms.due_work import run_due
-from lms.enrollment.groups import create_group
-from lms.enrollment.invitations import invite_people
+from lms.enrollment.groups.services import create_group
+from lms.enrollment.invitations.services import invite_people
 from lms.extensions import db
 from lms.programs.cascade import assign_group
 from lms.programs.services import create_program, create_session

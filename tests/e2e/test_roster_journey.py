@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from lms.accounts.models import User
 from lms.clock import utcnow
-from lms.enrollment.groups import create_group, group_names_by_user
+from lms.enrollment.groups.services import create_group, group_names_by_user
 from lms.extensions import db
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import PHONE, SCREENSHOTS, add_user, htmx_settled, sign_in, snapshot

@@ -5,7 +5,7 @@ from datetime import timedelta
 from playwright.sync_api import expect
 
 from lms.clock import utcnow
-from lms.enrollment.groups import add_group_members, create_group
+from lms.enrollment.groups.services import add_group_members, create_group
 from lms.extensions import db
 from lms.programs.models import Enrollment
 from lms.programs.services import create_program, create_session, respond_to_enrollment
@@ -16,8 +16,8 @@ from tests.e2e.conftest import (
     htmx_settled,
     sign_in,
     snapshot,
-    still_same_page,
     stays_on_page,
+    still_same_page,
 )
 
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from lms.enrollment.models import Group
+from lms.enrollment.groups.models import Group
 from lms.extensions import db
 from lms.programs.models import SessionGroup
 

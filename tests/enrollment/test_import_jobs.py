@@ -7,11 +7,11 @@ from sqlalchemy import select
 
 from lms.accounts.models import User, UserStatus
 from lms.due_work import run_due
-from lms.enrollment import roster_import
-from lms.enrollment.import_jobs import create_import_job, run_import_job
-from lms.enrollment.models import ImportJob, ImportJobStatus
-from lms.enrollment.roster import RosterUnreadable
-from lms.enrollment.roster_import import defaults_for
+from lms.enrollment.rosters import importer as roster_import
+from lms.enrollment.rosters.importer import defaults_for
+from lms.enrollment.rosters.jobs import create_import_job, run_import_job
+from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
+from lms.enrollment.rosters.parser import RosterUnreadable
 from lms.extensions import db
 
 

@@ -18,11 +18,13 @@ from werkzeug.test import encode_multipart
 
 from lms.accounts.models import Role, User, UserStatus
 from lms.due_work import run_due
-from lms.enrollment import import_jobs, roster_import
-from lms.enrollment.groups import delete_group, group_names_by_user
-from lms.enrollment.import_jobs import run_import_job, run_import_job_in_thread
-from lms.enrollment.models import Group, ImportJob, ImportJobStatus
-from lms.enrollment.roster import COLUMNS, parse_text
+from lms.enrollment.groups.models import Group
+from lms.enrollment.groups.services import delete_group, group_names_by_user
+from lms.enrollment.rosters import importer as roster_import
+from lms.enrollment.rosters import jobs as import_jobs
+from lms.enrollment.rosters.jobs import run_import_job, run_import_job_in_thread
+from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
+from lms.enrollment.rosters.parser import COLUMNS, parse_text
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail
 from tests.conftest import count, htmx_headers, user_of
@@ -722,8 +724,8 @@ def test_update_mode_does_not_let_an_admin_demote_themselves(admin_client, admin
 
 
 def test_an_import_run_by_an_admin_leaves_their_own_deactivation_date_alone(app, admin, now):
-    from lms.enrollment.roster import load_roster
-    from lms.enrollment.roster_import import run_import
+    from lms.enrollment.rosters.importer import run_import
+    from lms.enrollment.rosters.parser import load_roster
 
     day = a_future_day(now)
     roster = load_roster(f"email,first_name,deactivate_on\nadmin@example.com,Ada,{day.isoformat()}".encode(),

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select, update
 
 from lms.accounts.models import Role, User, UserStatus
-from lms.enrollment.invitations import invite_people
-from lms.enrollment.models import GroupMembership, Invitation, InvitationStatus
+from lms.enrollment.groups.models import GroupMembership
+from lms.enrollment.invitations.models import Invitation, InvitationStatus
+from lms.enrollment.invitations.services import invite_people
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus, UserNotice
 from lms.programs.models import SessionGroup

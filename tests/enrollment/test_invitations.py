@@ -1,4 +1,4 @@
-"""Invitation services (lms.enrollment.invitations) with injected time: R1, R7, R8, R9."""
+"""Invitation services (lms.enrollment.invitations.services) with injected time: R1, R7, R8, R9."""
 import hashlib
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -7,7 +7,9 @@ import pytest
 from sqlalchemy import event, func, select
 
 from lms.accounts.models import Role, User, UserStatus
-from lms.enrollment.invitations import (
+from lms.enrollment.groups.models import GroupMembership
+from lms.enrollment.invitations.models import Invitation, InvitationStatus
+from lms.enrollment.invitations.services import (
     MAX_EMAILS_AT_ONCE,
     accept_invitation,
     cancel_invitations,
@@ -20,7 +22,6 @@ from lms.enrollment.invitations import (
     send_due_reminders,
     set_account,
 )
-from lms.enrollment.models import GroupMembership, Invitation, InvitationStatus
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus, UserNotice

@@ -5,7 +5,8 @@ import re
 from sqlalchemy import func, select
 
 from lms.accounts.models import Role, User, UserStatus
-from lms.enrollment.models import GroupMembership, Invitation, InvitationStatus
+from lms.enrollment.groups.models import GroupMembership
+from lms.enrollment.invitations.models import Invitation, InvitationStatus
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail
 from lms.tokens import token_from_nonce

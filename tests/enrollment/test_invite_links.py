@@ -1,4 +1,4 @@
-"""Invite links (lms.enrollment.invite_links) through the services, with injected time.
+"""Invite links (lms.enrollment.links.services) through the services, with injected time.
 
 Creating links (who may share what, and each option), their state, tokens, joining as an
 existing account (R1, cascading as R2-R4), newcomers' form and emailed confirmation, stale
@@ -19,7 +19,10 @@ from werkzeug.security import check_password_hash
 
 from lms.accounts.models import Role, User, UserStatus
 from lms.due_work import run_due
-from lms.enrollment.invite_links import (
+from lms.enrollment.groups.models import Group, GroupMembership
+from lms.enrollment.links.models import InviteLink, InviteLinkUse, LinkSignup
+from lms.enrollment.links.qr import qr_png, qr_svg
+from lms.enrollment.links.services import (
     DEAD_LINK_MESSAGES,
     MAX_USES_LIMIT,
     SIGNUP_VALIDITY,
@@ -38,8 +41,6 @@ from lms.enrollment.invite_links import (
     request_signup,
     revoke_link,
 )
-from lms.enrollment.models import Group, GroupMembership, InviteLink, InviteLinkUse, LinkSignup
-from lms.enrollment.qr_codes import qr_png, qr_svg
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus

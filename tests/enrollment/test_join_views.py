@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from lms.accounts.models import Role, User, UserStatus
-from lms.enrollment.invite_links import create_link, join_link, link_token
-from lms.enrollment.models import GroupMembership, InviteLink, InviteLinkUse, LinkSignup
+from lms.enrollment.groups.models import GroupMembership
+from lms.enrollment.links.models import InviteLink, InviteLinkUse, LinkSignup
+from lms.enrollment.links.services import create_link, join_link, link_token
 from lms.extensions import db, limiter
 from lms.notifications.models import OutboxEmail
 from lms.notifications.render import render_email

@@ -13,8 +13,8 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from lms.accounts.models import Role, User
-from lms.enrollment.invite_links import create_link, join_link, link_token
-from lms.enrollment.models import InviteLink, InviteLinkTarget
+from lms.enrollment.links.models import InviteLink, InviteLinkTarget
+from lms.enrollment.links.services import create_link, join_link, link_token
 from lms.extensions import db
 from lms.programs.models import SessionGroup
 from tests.conftest import htmx_headers

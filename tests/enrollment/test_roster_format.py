@@ -1,6 +1,6 @@
 """The roster format (DESIGN §4): pasted text, CSV and XLSX into rows and line-numbered errors.
 
-lms.enrollment.roster is pure: no app, no database. Each test is named after the rule it checks
+lms.enrollment.rosters.parser is pure: no app, no database. Each test is named after the rule it checks
 and asserts what the user sees: the parsed values, and the line and column of each error.
 """
 import io
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from lms.enrollment.roster import (
+from lms.enrollment.rosters.parser import (
     COLUMNS,
     MAX_FILE_BYTES,
     MAX_ROWS,

@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
 from lms.accounts.models import Role, User, UserStatus
-from lms.enrollment.models import Invitation, InvitationStatus
-from lms.enrollment.roster import parse_text
-from lms.enrollment.roster_import import defaults_for, plan_import, run_import
+from lms.enrollment.invitations.models import Invitation, InvitationStatus
+from lms.enrollment.rosters.importer import defaults_for, plan_import, run_import
+from lms.enrollment.rosters.parser import parse_text
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail
 from lms.programs.cascade import assign_group
@@ -28,7 +28,7 @@ def user(email):
 
 
 def groups_of(person):
-    from lms.enrollment.groups import group_names_by_user
+    from lms.enrollment.groups.services import group_names_by_user
 
     return sorted(group_names_by_user([person.id]).get(person.id, []))
 

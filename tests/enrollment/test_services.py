@@ -1,4 +1,4 @@
-"""Group services (lms.enrollment.groups): names, public ids, members, deletion, audit trail."""
+"""Group services (lms.enrollment.groups.services): names, public ids, members, deletion, audit trail."""
 import re
 
 import pytest
@@ -6,7 +6,8 @@ from sqlalchemy import func, select
 
 from lms.accounts.models import User
 from lms.audit.models import AuditEvent
-from lms.enrollment.groups import (
+from lms.enrollment.groups.models import Group, GroupMembership
+from lms.enrollment.groups.services import (
     MAX_GROUP_NAME,
     add_group_members,
     create_group,
@@ -17,7 +18,6 @@ from lms.enrollment.groups import (
     rename_group,
     set_user_groups,
 )
-from lms.enrollment.models import Group, GroupMembership
 from lms.errors import DomainError, NotFound
 from lms.extensions import db
 from lms.programs.models import SessionGroup

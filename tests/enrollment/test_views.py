@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lms.accounts.models import User
-from lms.enrollment.models import Group, GroupMembership
+from lms.enrollment.groups.models import Group, GroupMembership
 from lms.extensions import db
 from lms.programs.models import SessionGroup
 from tests.conftest import htmx_headers

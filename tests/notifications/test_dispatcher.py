@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from lms.accounts.models import User, UserStatus
 from lms.clock import utcnow
-from lms.enrollment.invitations import invite_people, set_account
-from lms.enrollment.models import Invitation, InvitationStatus
+from lms.enrollment.invitations.models import Invitation, InvitationStatus
+from lms.enrollment.invitations.services import invite_people, set_account
 from lms.extensions import db
 from lms.notifications.dispatcher import (
     LEASE,

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from lms.enrollment.invitations import invite_people
+from lms.enrollment.invitations.services import invite_people
 from lms.extensions import db
 from lms.notifications.dispatcher import dispatch_due_emails
 from lms.notifications.mime import multipart_alternative

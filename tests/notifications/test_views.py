@@ -7,18 +7,13 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from lms.enrollment.invitations import invite_people
+from lms.enrollment.invitations.services import invite_people
 from lms.extensions import db
 from lms.notifications.dispatcher import dispatch_due_emails
 from lms.notifications.models import OutboxEmail, OutboxStatus, UserNotice
 from lms.programs.models import Enrollment, EnrollmentStatus
 from tests.conftest import PASSWORD, htmx_headers, login, user_of
 from tests.pages import field_error, flashes, text, utcnow, visible
-
-
-
-
-
 
 
 def outbox_rows(html):

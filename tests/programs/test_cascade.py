@@ -6,9 +6,9 @@ from sqlalchemy import event, func, insert, select
 
 from lms.accounts.models import User, UserStatus
 from lms.due_work import run_due
-from lms.enrollment.groups import add_group_members, remove_group_member
-from lms.enrollment.invitations import invite_people
-from lms.enrollment.models import GroupMembership
+from lms.enrollment.groups.models import GroupMembership
+from lms.enrollment.groups.services import add_group_members, remove_group_member
+from lms.enrollment.invitations.services import invite_people
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus
@@ -21,7 +21,6 @@ from lms.programs.cascade import (
 )
 from lms.programs.models import Enrollment, EnrollmentGroup, EnrollmentStatus, SessionGroup
 from lms.programs.services import respond_to_enrollment
-
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -400,7 +399,7 @@ def test_an_enrollment_brought_by_two_groups_lists_both_and_direct_when_added_di
 
 
 def _group_of(size, name, now):
-    from lms.enrollment.groups import create_group
+    from lms.enrollment.groups.services import create_group
 
     group = create_group(name, actor=None, now=now)
     rows = [{"email": f"{name.lower()}-{n}@example.com", "first_name": "Bulk", "last_name": f"{n}",

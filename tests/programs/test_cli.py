@@ -1,7 +1,7 @@
 """`lms programs` and `lms sessions` (DESIGN §5): the same services as the pages."""
 import json
 
-from lms.enrollment.invitations import invite_people
+from lms.enrollment.invitations.services import invite_people
 from lms.extensions import db
 
 

@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from lms.accounts.models import Role, User, UserStatus
-from lms.enrollment.models import Invitation, InvitationStatus
+from lms.enrollment.invitations.models import Invitation, InvitationStatus
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.programs.cascade import add_learner, assign_group

@@ -11,8 +11,8 @@ from babel.dates import format_datetime
 from sqlalchemy import select
 
 from lms.accounts.models import User, UserStatus
-from lms.enrollment.invitations import invite_people
-from lms.enrollment.models import Invitation, InvitationStatus
+from lms.enrollment.invitations.models import Invitation, InvitationStatus
+from lms.enrollment.invitations.services import invite_people
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.programs.cascade import add_learner, assign_group, remove_learner

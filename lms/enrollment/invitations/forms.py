@@ -1,0 +1,45 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from lms.forms import MultiCheckboxField
+
+
+class InviteForm(FlaskForm):
+    emails = TextAreaField(
+        "Email addresses",
+        [DataRequired(message="Enter at least one email address.")],
+        description="Separate addresses with commas, semicolons, spaces or new lines (up to 1,000).",
+        render_kw={"rows": 5, "autocomplete": "off", "spellcheck": "false"},
+    )
+    role = SelectField("Role", choices=[])
+    groups = MultiCheckboxField("Groups", coerce=int, choices=[])
+    language = SelectField("Language of the email", choices=[])
+    deactivate_on = DateField("Deactivate the accounts on", [Optional()],
+                              description="Optional. The accounts are deactivated at the start of this day.")
+    message = TextAreaField("Personal message", [Length(max=2000)], render_kw={"rows": 3},
+                            description="Optional. Shown in the email, under your name.")
+    send_email = BooleanField("Send invitation email", default=True)
+
+
+class AccountForm(FlaskForm):
+    email = EmailField("Email", [DataRequired(), Length(max=320)], render_kw={"autocomplete": "off"})
+    first_name = StringField("First name", [DataRequired(), Length(max=100)])
+    last_name = StringField("Last name", [DataRequired(), Length(max=100)])
+    password = PasswordField("Password", [DataRequired(), Length(min=8, max=500)],
+                             description="At least 8 characters.", render_kw={"autocomplete": "new-password"})
+    role = SelectField("Role", choices=[])
+    groups = MultiCheckboxField("Groups", coerce=int, choices=[])
+    language = SelectField("Language", choices=[])
+    deactivate_on = DateField("Deactivate on", [Optional()])
+    send_email = BooleanField("Send an email with the sign-in details", default=True)
+    include_password = BooleanField("Include the password in that email", default=False,
+                                     description="Otherwise the email has a sign-in link only; give the password another way.")
+
+
+class InvitationFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField("Search", [Optional(), Length(max=200)])
+    status = SelectField("Status", [Optional()], choices=[])

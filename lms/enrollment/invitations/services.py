@@ -1,0 +1,464 @@
+"""Invitations to the platform: invite, resend, cancel, remind, expire, accept, decline (R1, R7-R9).
+
+An invited person is a User with status `invited` and one pending Invitation. They are put in
+their groups at once (so sessions list them, R4); accepting sets their password and applies
+the invited role. Tokens: lms.tokens (only a hash is stored, R9).
+"""
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, update
+
+from lms.accounts.models import Role, User, UserStatus
+from lms.accounts.services import (
+    check_deactivation_date,
+    check_language,
+    create_user,
+    hash_password,
+    normalize_email,
+)
+from lms.audit.services import record_event, record_events
+from lms.db_utils import chunked, insert_rows
+from lms.enrollment.groups.models import Group
+from lms.enrollment.groups.services import add_group_members
+from lms.enrollment.invitations.models import Invitation, InvitationStatus
+from lms.errors import DomainError
+from lms.extensions import db
+from lms.notifications.models import OutboxEmail, UserNotice
+from lms.notifications.outbox import cancel_queued_emails, queue_emails
+from lms.tokens import hash_token, new_token
+
+MAX_EMAILS_AT_ONCE = 1000
+_NAMED_ADDRESS = re.compile(r"[^,;\n<>]*<([^<>]+)>")  # "James Smith <james@x.com>" -> the address
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+@dataclass
+class EmailList:
+    emails: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (what was typed, why)
+
+
+def parse_email_list(text: str) -> EmailList:
+    """Addresses separated by commas, semicolons, spaces or new lines; duplicates and invalid
+    ones are set aside with their reason. Also accepts `Name <address>` as mail clients copy it."""
+    result = EmailList()
+    seen = set()
+    for raw in _SEPARATORS.split(_NAMED_ADDRESS.sub(r" \1 ", text or "")):
+        if not raw:
+            continue
+        try:
+            email = normalize_email(raw)
+        except DomainError:
+            result.rejected.append((raw, "not a valid email address"))
+            continue
+        if email in seen:
+            result.rejected.append((raw, "listed twice"))
+            continue
+        seen.add(email)
+        result.emails.append(email)
+    if len(result.emails) > MAX_EMAILS_AT_ONCE:
+        raise DomainError(
+            f"At most {MAX_EMAILS_AT_ONCE:,} addresses at once; this list has {len(result.emails):,}.",
+            field="emails",
+        )
+    return result
+
+
+@dataclass
+class InviteOutcome:
+    invited: list[str] = field(default_factory=list)
+    already_members: list[str] = field(default_factory=list)  # existing accounts, added (R1)
+    already_invited: list[str] = field(default_factory=list)  # a pending invitation exists
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    invitations: list[Invitation] = field(default_factory=list)
+
+    def as_dict(self):
+        return {
+            "invited": self.invited,
+            "already_members": self.already_members,
+            "already_invited": self.already_invited,
+            "rejected": [{"email": email, "reason": reason} for email, reason in self.rejected],
+        }
+
+
+def expiry_for(now):
+    return now + timedelta(days=current_app.config["LMS_INVITATION_EXPIRY_DAYS"])
+
+
+def _load_groups(group_ids):
+    group_ids = list(dict.fromkeys(group_ids))
+    groups = db.session.scalars(select(Group).where(Group.id.in_(group_ids))).all()
+    if len(groups) != len(group_ids):
+        raise DomainError("One of the chosen groups no longer exists.", field="groups")
+    return sorted(groups, key=lambda group: group.name_key)
+
+
+def _users_by_email(emails):
+    users = {}
+    for batch in chunked(emails):
+        users.update((user.email, user) for user in db.session.scalars(select(User).where(User.email.in_(batch))))
+    return users
+
+
+def _pending_invitation_user_ids(user_ids):
+    pending = set()
+    for batch in chunked(user_ids):
+        pending.update(
+            db.session.scalars(
+                select(Invitation.user_id).where(
+                    Invitation.user_id.in_(batch), Invitation.status == InvitationStatus.pending
+                )
+            )
+        )
+    return pending
+
+
+def invite_people(
+    emails,
+    *,
+    actor,
+    now,
+    role=Role.learner,
+    group_ids=(),
+    deactivate_on=None,
+    language=None,
+    message="",
+    send_email=True,
+) -> InviteOutcome:
+    """Invite each email to the platform (and the groups), following R1 for existing accounts.
+
+    Set-based: a handful of statements whatever the number of addresses (up to 1,000).
+    """
+    role = Role(role)
+    language = check_language(language or current_app.config["LMS_DEFAULT_LANGUAGE"])
+    check_deactivation_date(deactivate_on, now=now)
+    groups = _load_groups(group_ids)
+    message = (message or "").strip()
+    outcome = InviteOutcome()
+    existing = _users_by_email(emails)
+    pending_ids = _pending_invitation_user_ids([user.id for user in existing.values()])
+
+    new_emails = [email for email in emails if email not in existing]
+    _insert_invited_users(new_emails, role=role, language=language, deactivate_on=deactivate_on, now=now)
+    created = _users_by_email(new_emails)
+
+    to_invite: list[User] = []
+    members: list[User] = []
+    for email in emails:
+        user = existing.get(email)
+        if user is None:
+            user = created[email]
+            to_invite.append(user)
+            outcome.invited.append(email)
+        elif user.status == UserStatus.deactivated:
+            outcome.rejected.append((email, "this account is deactivated; reactivate it first"))
+            continue
+        elif user.status == UserStatus.active:
+            outcome.already_members.append(email)
+        elif user.id in pending_ids:
+            outcome.already_invited.append(email)
+        else:  # invited before, but that invitation expired, was declined or cancelled
+            user.role, user.language, user.updated_at = role, language, now
+            to_invite.append(user)
+            outcome.invited.append(email)
+        members.append(user)
+    db.session.flush()
+
+    group_names = [group.name for group in groups]
+    outcome.invitations = issue_invitations(
+        to_invite, actor=actor, now=now, role=role, language=language, message=message,
+        send_email=send_email, group_names=group_names,
+    )
+    for group in groups:
+        add_group_members(group, [user.id for user in members], actor=actor, now=now, send_email=send_email)
+    if groups:
+        tell_existing_members(
+            [user for user in members if user.email in set(outcome.already_members)],
+            group_names, actor=actor, now=now, send_email=send_email,
+        )
+    db.session.flush()
+    return outcome
+
+
+def _insert_invited_users(emails, *, role, language, deactivate_on, now):
+    """New accounts in `invited` status, inserted in batches (executemany, no per-row round trip)."""
+    rows = [
+        {"email": email, "role": role, "status": UserStatus.invited, "language": language,
+         "deactivate_on": deactivate_on, "first_name": "", "last_name": "", "additional_info": "",
+         "created_at": now, "updated_at": now}
+        for email in emails
+    ]
+    insert_rows(User, rows)
+
+
+def issue_invitations(users, *, actor, now, role, language, message, send_email, group_names,
+                       invite_link_id=None):
+    """One pending invitation per user, their emails and audit events: a few statements a batch."""
+    if not users:
+        return []
+    rows = []
+    for user in users:
+        nonce, _, token_hash = new_token()
+        rows.append({
+            "user_id": user.id, "role": role, "language": language, "message": message,
+            "invited_by_id": actor.id if actor else None, "invite_link_id": invite_link_id,
+            "token_nonce": nonce, "token_hash": token_hash, "send_email": send_email,
+            "status": InvitationStatus.pending, "sent_at": now, "expires_at": expiry_for(now),
+            "created_at": now, "updated_at": now,
+        })
+    invitations = []
+    for batch in chunked(rows):
+        insert_rows(Invitation, batch)
+        invitations += db.session.scalars(
+            select(Invitation).where(Invitation.token_hash.in_([row["token_hash"] for row in batch]))
+        ).all()
+    email_of = {user.id: user.email for user in users}
+    invitations.sort(key=lambda invitation: invitation.id)
+    if send_email:
+        queue_emails(
+            [_invitation_email(invitation, email_of[invitation.user_id], "invitation", group_names)
+             for invitation in invitations],
+            now=now,
+        )
+    record_events(actor, "invitation.created", "invitation", [inv.id for inv in invitations],
+                  now=now, details={"role": role.value})
+    return invitations
+
+
+def _invitation_email(invitation, recipient, kind, group_names=None):
+    context = {"invitation_id": invitation.id}
+    if group_names is not None:
+        context["group_names"] = group_names
+    return {
+        "recipient": recipient,
+        "user_id": invitation.user_id,
+        "invitation_id": invitation.id,
+        "kind": kind,
+        "language": invitation.language,
+        "context": context,
+        # One email per token: a resend (new token) is a new email, a repeat is not.
+        "dedupe_key": f"{kind}:{invitation.id}:{invitation.token_hash[:16]}",
+    }
+
+
+def tell_existing_members(users, group_names, *, actor, now, send_email):
+    """R1: people who already have an account are told in the app, and by email if asked."""
+    if not users:
+        return
+    inviter = actor.display_name if actor else None
+    context = {"group_names": group_names, "inviter_name": inviter}
+    insert_rows(UserNotice, [{"user_id": user.id, "kind": "added_to_groups", "context": context,
+                              "created_at": now} for user in users])
+    if send_email:
+        stamp = now.strftime("%Y%m%dT%H%M%S.%f")
+        queue_emails(
+            [{"recipient": user.email, "user_id": user.id, "kind": "added_to_groups",
+              "language": user.language, "context": context,
+              "dedupe_key": f"added_to_groups:{user.id}:{stamp}"} for user in users],
+            now=now,
+        )
+
+
+def set_account(
+    email, *, actor, now, first_name, last_name, password, role=Role.learner, group_ids=(),
+    deactivate_on=None, language=None, send_email=True, include_password=False,
+) -> User:
+    """Create an active account with a password chosen by the admin ("Set an account").
+
+    The email carries a sign-in link; the password only if the admin asked for it, and it is
+    erased from the outbox once the email is sent or cancelled.
+    """
+    groups = _load_groups(group_ids)
+    user = create_user(
+        email, now=now, actor=actor, first_name=first_name, last_name=last_name, role=role,
+        status=UserStatus.active, password=password or "", language=language,
+        deactivate_on=deactivate_on,
+    )
+    for group in groups:
+        add_group_members(group, [user.id], actor=actor, now=now)
+    if send_email:
+        context = {"group_names": [group.name for group in groups],
+                   "inviter_name": actor.display_name if actor else None}
+        if include_password:
+            context["password"] = password
+        queue_emails([{"recipient": user.email, "user_id": user.id, "kind": "account_created",
+                       "language": user.language, "context": context,
+                       "dedupe_key": f"account_created:{user.id}"}], now=now)
+    return user
+
+
+def find_invitation(token: str) -> Invitation | None:
+    if not token or len(token) > 200:
+        return None
+    return db.session.scalar(select(Invitation).where(Invitation.token_hash == hash_token(token)))
+
+
+def effective_status(invitation: Invitation, now) -> InvitationStatus:
+    """The status a person sees: a pending invitation past its expiry is expired already,
+    even before the scheduler has marked it."""
+    if invitation.status == InvitationStatus.pending and invitation.expires_at <= now:
+        return InvitationStatus.expired
+    return invitation.status
+
+
+def _claim(invitation, now, new_status):
+    """Move a pending, unexpired invitation to `new_status`, atomically: of two concurrent
+    clicks only one wins, and a used token cannot be used again."""
+    changed = db.session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.status == InvitationStatus.pending,
+               Invitation.expires_at > now)
+        .values(status=new_status, responded_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        db.session.refresh(invitation)
+        raise DomainError(DEAD_INVITATION_MESSAGES[effective_status(invitation, now)])
+    db.session.refresh(invitation)
+
+
+DEAD_INVITATION_MESSAGES = {
+    InvitationStatus.accepted: "This invitation has already been used.",
+    InvitationStatus.declined: "This invitation was declined.",
+    InvitationStatus.cancelled: "This invitation was cancelled.",
+    InvitationStatus.expired: "This invitation has expired.",
+    InvitationStatus.pending: "This invitation cannot be used right now.",
+}
+
+
+def accept_invitation(invitation, *, first_name, last_name, password, now) -> User:
+    """R8: registering through the invitation sets names and password and applies the role."""
+    password_hash = hash_password(password)
+    first_name, last_name = first_name.strip(), last_name.strip()
+    if not first_name or not last_name:
+        raise DomainError(_l("Enter your first and last name."), field="first_name" if not first_name else "last_name")
+    if invitation.user.status == UserStatus.deactivated:
+        raise DomainError(_l("This account has been deactivated. Ask your administrator to reactivate it."))
+    _claim(invitation, now, InvitationStatus.accepted)
+    user = invitation.user
+    user.first_name, user.last_name = first_name, last_name
+    user.password_hash = password_hash
+    user.role = invitation.role
+    user.status = UserStatus.active
+    user.updated_at = now
+    cancel_queued_emails(OutboxEmail.invitation_id == invitation.id, reason="invitation accepted")
+    record_event(user, "invitation.accepted", "invitation", invitation.id, now=now)
+    db.session.flush()
+    return user
+
+
+def decline_invitation(invitation, *, now):
+    """The invitee says no: nothing more is sent to them."""
+    _claim(invitation, now, InvitationStatus.declined)
+    cancel_queued_emails(OutboxEmail.user_id == invitation.user_id, reason="invitation declined")
+    record_event(None, "invitation.declined", "invitation", invitation.id, now=now,
+                 user_id=invitation.user_id)
+    db.session.flush()
+
+
+RESENDABLE = (InvitationStatus.pending, InvitationStatus.expired, InvitationStatus.cancelled,
+              InvitationStatus.declined)
+
+
+def resend_invitations(invitations, *, actor, now) -> tuple[list[Invitation], list[tuple[Invitation, str]]]:
+    """R7: a new token (the old link dies), a new expiry, the email again. Returns (resent, refused)."""
+    resent, refused = [], []
+    pending_elsewhere = _pending_invitation_user_ids([inv.user_id for inv in invitations])
+    for invitation in invitations:
+        if invitation.status not in RESENDABLE:
+            refused.append((invitation, f"already {invitation.status.value}"))
+            continue
+        if invitation.status != InvitationStatus.pending and invitation.user_id in pending_elsewhere:
+            refused.append((invitation, "a newer invitation is pending"))
+            continue
+        if invitation.user.status != UserStatus.invited:
+            refused.append((invitation, f"the account is {invitation.user.status.value}"))
+            continue
+        cancel_queued_emails(OutboxEmail.invitation_id == invitation.id, reason="invitation resent")
+        nonce, _, token_hash = new_token()
+        invitation.token_nonce, invitation.token_hash = nonce, token_hash
+        invitation.status = InvitationStatus.pending
+        invitation.sent_at, invitation.expires_at = now, expiry_for(now)
+        invitation.reminder_sent_at = invitation.responded_at = invitation.cancelled_at = None
+        invitation.send_email = True
+        invitation.updated_at = now
+        resent.append(invitation)
+    db.session.flush()
+    queue_emails([_invitation_email(inv, inv.user.email, "invitation") for inv in resent], now=now)
+    for invitation in resent:
+        record_event(actor, "invitation.resent", "invitation", invitation.id, now=now)
+    return resent, refused
+
+
+def cancel_invitations(invitations, *, actor, now) -> tuple[list[Invitation], list[tuple[Invitation, str]]]:
+    """Cancel pending invitations: the link dies and unsent emails are not sent."""
+    cancelled, refused = [], []
+    for invitation in invitations:
+        if invitation.status != InvitationStatus.pending:
+            refused.append((invitation, f"already {invitation.status.value}"))
+            continue
+        invitation.status = InvitationStatus.cancelled
+        invitation.cancelled_at = invitation.updated_at = now
+        cancel_queued_emails(OutboxEmail.user_id == invitation.user_id, reason="invitation cancelled")
+        record_event(actor, "invitation.cancelled", "invitation", invitation.id, now=now)
+        cancelled.append(invitation)
+    db.session.flush()
+    return cancelled, refused
+
+
+def cancel_pending_invitations_of(user_ids, *, now) -> int:
+    """A deactivated account's pending invitation dies with it (its link says "cancelled")."""
+    cancelled = 0
+    for batch in chunked(user_ids):
+        cancelled += db.session.execute(
+            update(Invitation)
+            .where(Invitation.user_id.in_(batch), Invitation.status == InvitationStatus.pending)
+            .values(status=InvitationStatus.cancelled, cancelled_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return cancelled
+
+
+def expire_due_invitations(*, now) -> int:
+    """R7: pending invitations past their expiry become expired (and their reminders unsent)."""
+    due = db.session.scalars(
+        select(Invitation.id).where(Invitation.status == InvitationStatus.pending,
+                                    Invitation.expires_at <= now)
+    ).all()
+    for batch in chunked(due):
+        db.session.execute(
+            update(Invitation).where(Invitation.id.in_(batch))
+            .values(status=InvitationStatus.expired, updated_at=now)
+        )
+        cancel_queued_emails(OutboxEmail.invitation_id.in_(batch), reason="invitation expired")
+    return len(due)
+
+
+def send_due_reminders(*, now) -> int:
+    """R7: one reminder, `LMS_INVITATION_REMINDER_DAYS` after sending, while still pending."""
+    reminder_after = timedelta(days=current_app.config["LMS_INVITATION_REMINDER_DAYS"])
+    rows = db.session.execute(
+        select(Invitation, User.email)
+        .join(User, User.id == Invitation.user_id)
+        .where(
+            Invitation.status == InvitationStatus.pending,
+            Invitation.send_email.is_(True),
+            Invitation.reminder_sent_at.is_(None),
+            Invitation.sent_at <= now - reminder_after,
+            Invitation.expires_at > now,
+        )
+    ).all()
+    if not rows:
+        return 0
+    queue_emails([_invitation_email(inv, email, "invitation_reminder") for inv, email in rows], now=now)
+    for batch in chunked([inv.id for inv, _ in rows]):
+        db.session.execute(
+            update(Invitation).where(Invitation.id.in_(batch))
+            .values(reminder_sent_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return len(rows)

@@ -1,0 +1,140 @@
+"""`lms links ...`: invite links from the command line (create, list, revoke, enable, QR code)."""
+from pathlib import Path
+
+import click
+
+
+def _link_dict(link, now):
+    from lms.enrollment.links.services import describe_target, expires_on, link_state, link_url
+
+    target = describe_target(link)
+    return {"id": link.id, "url": link_url(link), "target": link.target.value, "name": target["name"],
+            "group_id": link.group_id, "session_id": link.session_id, "role": link.role.value,
+            "max_uses": link.max_uses, "use_count": link.use_count, "expires_on": expires_on(link),
+            "allowed_domain": link.allowed_domain, "deactivate_on": link.deactivate_on,
+            "self_registration": link.is_self_registration, "state": link_state(link, now).value}
+
+
+def _line(row):
+    uses = f"{row['use_count']}/{row['max_uses'] or '-'}"
+    return f"{row['id']}\t{row['state']}\t{uses}\t{row['target']}: {row['name']}\t{row['url']}"
+
+
+def register(lms_cli):
+    from lms.cli_helpers import emit, fail, json_option, run_service
+
+    @lms_cli.group("links")
+    def links():
+        """Invite links: a URL (and QR code) to join the platform, a group or a session."""
+
+    def _find(link_id, as_json):
+        from lms.enrollment.links.models import InviteLink
+        from lms.extensions import db
+
+        link = db.session.get(InviteLink, link_id)
+        if link is None:
+            fail(as_json, f"No invite link with the id {link_id}.")
+        return link
+
+    @links.command("create")
+    @click.option("--group", "group_ref", help="Join this group (id, public id or name).")
+    @click.option("--session", "session_ref", help="Join this session (id).")
+    @click.option("--role", type=click.Choice(["learner", "manager"]), default="learner", show_default=True,
+                  help="Role of the accounts the link creates.")
+    @click.option("--max-uses", type=click.IntRange(min=1), help="How many people may join through it.")
+    @click.option("--expires-on", type=click.DateTime(formats=["%Y-%m-%d"]), help="Last day it works (YYYY-MM-DD).")
+    @click.option("--domain", help="Only addresses at this domain, e.g. @acme.example.")
+    @click.option("--deactivate-on", type=click.DateTime(formats=["%Y-%m-%d"]),
+                  help="Deactivate the accounts it creates on this day (YYYY-MM-DD).")
+    @click.option("--self-registration", is_flag=True, help="Session links: joiners are registered as accepted.")
+    @json_option
+    def create_command(group_ref, session_ref, role, max_uses, expires_on, domain, deactivate_on,
+                       self_registration, as_json):
+        """Create a link (to the platform unless --group or --session); prints its id and URL."""
+        from lms.clock import utcnow
+        from lms.enrollment.groups.services import find_group
+        from lms.enrollment.links.services import create_link
+        from lms.extensions import db
+        from lms.programs.services import find_session
+
+        if group_ref and session_ref:
+            fail(as_json, "Give --group or --session, not both.")
+        now = utcnow()
+        group = run_service(as_json, lambda: find_group(group_ref)) if group_ref else None
+        session = run_service(as_json, lambda: find_session(session_ref)) if session_ref else None
+        target = "group" if group else "session" if session else "platform"
+        link = run_service(as_json, lambda: create_link(
+            actor=None, now=now, target=target, group=group, session=session, role=role, max_uses=max_uses,
+            expires_on=expires_on.date() if expires_on else None, allowed_domain=domain,
+            deactivate_on=deactivate_on.date() if deactivate_on else None, self_registration=self_registration))
+        db.session.commit()
+        row = _link_dict(link, now)
+        emit(as_json, row, _line(row))
+
+    @links.command("list")
+    @json_option
+    def list_command(as_json):
+        """Every link, newest first, with its state and uses."""
+        from sqlalchemy import select
+
+        from lms.clock import utcnow
+        from lms.enrollment.links.models import InviteLink
+        from lms.extensions import db
+
+        now = utcnow()
+        rows = [_link_dict(link, now) for link in
+                db.session.scalars(select(InviteLink).order_by(InviteLink.created_at.desc(), InviteLink.id.desc()))]
+        emit(as_json, rows, lambda: "\n".join(_line(row) for row in rows) or "No invite links yet.")
+
+    def _switch(link_id, as_json, action):
+        from lms.clock import utcnow
+        from lms.extensions import db
+
+        link = _find(link_id, as_json)
+        now = utcnow()
+        changed = action(link, actor=None, now=now)
+        db.session.commit()
+        row = {**_link_dict(link, now), "changed": changed}
+        emit(as_json, row, _line(row))
+
+    @links.command("revoke")
+    @click.argument("link_id", type=int)
+    @json_option
+    def revoke_command(link_id, as_json):
+        """Switch a link off; whoever opens it is told so."""
+        from lms.enrollment.links.services import revoke_link
+
+        _switch(link_id, as_json, revoke_link)
+
+    @links.command("enable")
+    @click.argument("link_id", type=int)
+    @json_option
+    def enable_command(link_id, as_json):
+        """Switch a revoked link on again (same URL, same QR code)."""
+        from lms.enrollment.links.services import enable_link
+
+        _switch(link_id, as_json, enable_link)
+
+    @links.command("qr")
+    @click.argument("link_id", type=int)
+    @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), required=True,
+                  help="File to write: .png or .svg.")
+    @click.option("--size", type=click.IntRange(200, 4000), default=1200, show_default=True,
+                  help="PNG width and height in pixels.")
+    @json_option
+    def qr_command(link_id, output, size, as_json):
+        """Write the link's QR code to a PNG (for print) or SVG file."""
+        from lms.enrollment.links.qr import qr_png, qr_svg
+        from lms.enrollment.links.services import link_url
+
+        link = _find(link_id, as_json)
+        path = Path(output)
+        if path.suffix.lower() not in (".png", ".svg"):
+            fail(as_json, f"{output}: the file name must end in .png or .svg.")
+        body = qr_svg(link_url(link)) if path.suffix.lower() == ".svg" else qr_png(link_url(link), size)
+        try:
+            path.write_bytes(body)
+        except OSError as error:
+            fail(as_json, f"{output}: {error.strerror}.")
+        emit(as_json, {"id": link.id, "url": link_url(link), "file": str(path), "bytes": len(body)},
+             f"Wrote {path} ({len(body):,} bytes) for {link_url(link)}")

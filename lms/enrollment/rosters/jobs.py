@@ -1,0 +1,246 @@
+"""Roster imports as jobs: the ImportJob row is the job (its input, options, preview,
+progress and report), so progress survives a page reload and a job whose worker died is
+picked up again by the next one (`run_queued_import_jobs`, from the scheduler's due work).
+
+The page's path: `preview_import` reads and plans the roster into a draft (nothing else is
+written), `start_import_job` queues it when the admin presses Import, and
+`run_import_job_in_thread` runs it outside the request.
+"""
+import logging
+import threading
+from datetime import date, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, or_, select, update
+
+from lms.accounts.models import User
+from lms.clock import utcnow
+from lms.enrollment.rosters.importer import count_actions, defaults_for, plan_import, report_of_plan, run_import
+from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
+from lms.enrollment.rosters.parser import RosterUnreadable, cell_text, load_roster
+from lms.errors import DomainError
+from lms.extensions import db
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=10)
+DRAFT_LIFETIME = timedelta(days=1)  # a draft holds the roster (maybe passwords): not for long
+MAX_REPORTED_ERRORS = 5000
+
+
+def create_import_job(data: bytes, *, source, filename=None, kind="auto", mode="create", strict=False,
+                      defaults=None, actor, now) -> ImportJob:
+    """Check the roster can be read and queue it. RosterUnreadable says why it cannot."""
+    job, _, _ = _new_job(data, source=source, filename=filename, kind=kind, mode=mode, strict=strict,
+                         defaults=defaults, actor=actor, now=now)
+    db.session.flush()
+    return job
+
+
+def preview_import(data: bytes, *, source, filename=None, kind="auto", mode="create", strict=False,
+                   defaults=None, actor, now) -> ImportJob:
+    """Read and plan the roster into a draft job holding every row as the preview shows it;
+    no account, membership or email is written. RosterUnreadable says why it cannot be read."""
+    job, roster, defaults = _new_job(data, source=source, filename=filename, kind=kind, mode=mode, strict=strict,
+                                     defaults=defaults, actor=actor, now=now, status=ImportJobStatus.draft)
+    if not roster.rows and not roster.errors:
+        raise RosterUnreadable(f"{filename or 'The paste'} has no rows to import (only a header, blank or comment lines).")
+    planned = plan_import(roster, mode=mode, defaults=defaults, now=now, actor=actor)
+    job.preview = [_preview_row(row, roster.columns) for row in planned]
+    report = report_of_plan(roster, planned)
+    count_actions(report, planned)
+    _record(job, report, done=0)
+    job.errors = _errors_with_rows(report.errors, roster)
+    db.session.flush()
+    return job
+
+
+def _new_job(data, *, source, filename, kind, mode, strict, defaults, actor, now, status=ImportJobStatus.queued):
+    """(job, roster, defaults): the job for a roster that can be read, added to the session."""
+    roster = load_roster(data, filename=filename or "", kind=kind, languages=current_app.config["LMS_LANGUAGES"])
+    defaults = defaults or defaults_for()
+    job = ImportJob(created_by_id=actor.id if actor else None, source=source, filename=filename, mode=mode,
+                    is_strict=strict, input_data=data, rows_total=roster.total_rows, created_at=now, status=status,
+                    options={"kind": kind, "columns": list(roster.columns),
+                             "defaults": {**defaults, "deactivate_on": _iso(defaults["deactivate_on"])}})
+    db.session.add(job)
+    return job, roster, defaults
+
+
+FORM_DEFAULTS = ("language", "role", "groups", "deactivate_on", "send_email")  # the form's values
+
+
+def _preview_row(row, columns):
+    """One row of the preview: its cells as they will be imported (as given, when the row has
+    errors), which of them change an existing account, and the errors by column."""
+    given = {name: cell_text(value) for name, value in zip(columns, row.source, strict=False)}
+    if row.errors:
+        cells = {name: ("••••••" if name == "password" and text else text) for name, text in given.items()}
+    else:
+        # A new account shows every value it gets (the defaults too); an existing one what
+        # the row gives. Groups: those the person joins.
+        values = dict(row.values if row.action == "create" else row.given)
+        values["groups"] = [group.name for group in row.new_groups]
+        cells = {name: _shown(value, name) for name, value in values.items()}
+    errors = {}
+    for error in row.errors:
+        from_form = error.column in FORM_DEFAULTS and not given.get(error.column)
+        errors.setdefault(error.column or "", []).append(("From the form's values: " if from_form else "")
+                                                         + error.message)
+    return {"line": row.line, "action": row.action, "cells": cells, "errors": errors,
+            "changed": sorted(set(row.changes) | ({"groups"} if row.action == "update" and row.new_groups else set()))}
+
+
+def _shown(value, name=None):
+    if name == "password":
+        return "••••••" if value else ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return " | ".join(str(item) for item in value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def start_import_job(job, *, now) -> None:
+    """The admin pressed Import on a draft: queue it (once, whoever clicks twice)."""
+    if job.is_strict and job.rejected_count:
+        raise DomainError(f"Nothing can be imported: the import is all-or-nothing and {job.rejected_count:,} "
+                          f"row{'s have' if job.rejected_count != 1 else ' has'} errors. Fix them and preview again.")
+    if not job.created_count + job.updated_count:
+        raise DomainError("There is nothing to import: no row creates or updates an account.")
+    started = db.session.execute(
+        update(ImportJob).where(ImportJob.id == job.id, ImportJob.status == ImportJobStatus.draft)
+        .values(status=ImportJobStatus.queued, rows_checked=0, rows_processed=0, created_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not started:
+        raise DomainError("This import has already been started.")
+    db.session.refresh(job)
+
+
+def discard_import_draft(job) -> bool:
+    """Forget a previewed roster the admin does not import."""
+    return bool(db.session.execute(
+        delete(ImportJob).where(ImportJob.id == job.id, ImportJob.status == ImportJobStatus.draft)
+        .execution_options(synchronize_session=False)).rowcount)
+
+
+def discard_stale_import_drafts(*, now) -> int:
+    """Drafts nobody imported within DRAFT_LIFETIME: their roster is not kept."""
+    return db.session.execute(
+        delete(ImportJob).where(ImportJob.status == ImportJobStatus.draft, ImportJob.created_at < now - DRAFT_LIFETIME)
+        .execution_options(synchronize_session=False)).rowcount
+
+
+def run_import_job_in_thread(app, job_id) -> threading.Thread:
+    """Run a queued job outside the request that queued it (the page polls its progress)."""
+
+    def work():
+        with app.app_context():
+            try:
+                run_import_job(job_id, now=utcnow())
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=work, name=f"import-job-{job_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def _iso(day):
+    return day.isoformat() if day else None
+
+
+def _claimable(now):
+    """Queued, or running under a lease that ran out (its worker died)."""
+    return or_(ImportJob.status == ImportJobStatus.queued,
+               (ImportJob.status == ImportJobStatus.running) & (ImportJob.locked_until < now))
+
+
+def claim_import_job(job_id, *, now) -> bool:
+    """Take the job for this worker (queued, or running under an expired lease); commits."""
+    claimed = db.session.execute(
+        update(ImportJob).where(ImportJob.id == job_id, _claimable(now))
+        .values(status=ImportJobStatus.running, locked_until=now + LEASE, started_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return bool(claimed)
+
+
+def run_import_job(job_id, *, now, actor=None) -> ImportJob | None:
+    """Run a queued job to its end, committing its progress after each batch of rows."""
+    if not claim_import_job(job_id, now=now):
+        return None
+    job = db.session.get(ImportJob, job_id)
+    options = job.options or {}
+    defaults = dict(options.get("defaults") or defaults_for())
+    defaults["deactivate_on"] = date.fromisoformat(defaults["deactivate_on"]) if defaults.get("deactivate_on") else None
+    try:
+        roster = load_roster(job.input_data or b"", filename=job.filename or "", kind=options.get("kind", "auto"),
+                             languages=current_app.config["LMS_LANGUAGES"])
+        if actor is None and job.created_by_id is not None:
+            actor = db.session.get(User, job.created_by_id)
+
+        def checked(rows):
+            job.rows_checked, job.locked_until = rows, now + LEASE
+            db.session.commit()
+
+        def progress(done, report):
+            _record(job, report, done=done)
+            job.locked_until = now + LEASE
+            db.session.commit()
+
+        report = run_import(roster, actor=actor, now=now, mode=job.mode, defaults=defaults,
+                            strict=job.is_strict, progress=progress, checked=checked)
+    except RosterUnreadable as error:
+        db.session.rollback()
+        _finish(job, now, failure=str(error))
+        return job
+    except Exception as error:  # the job says it failed; what was committed before stays
+        log.exception("import job %s failed", job_id)
+        db.session.rollback()
+        _finish(job, now, failure=f"The import stopped: {error}")
+        return job
+    _record(job, report, done=roster.total_rows)
+    job.rows_checked = roster.total_rows
+    job.errors = _errors_with_rows(report.errors, roster)
+    _finish(job, now)
+    return job
+
+
+def _record(job, report, *, done):
+    job.rows_processed = done
+    job.created_count, job.updated_count = report.created, report.updated
+    job.unchanged_count, job.skipped_count = report.unchanged, report.skipped
+    job.rejected_count = report.rejected
+    job.emails_queued = report.emails_queued
+
+
+def _errors_with_rows(errors, roster):
+    """The report's errors with each rejected row's cells (for "Download rejected rows"); the
+    password cell is left out, as the job keeps no password."""
+    cells_by_line = {row.line: row.source for row in roster.rows}
+    password_at = roster.columns.index("password") if "password" in roster.columns else None
+    reported = []
+    for error in errors[:MAX_REPORTED_ERRORS]:
+        cells = [cell_text(cell) for cell in cells_by_line.get(error.line, [])]
+        if password_at is not None and password_at < len(cells):
+            cells[password_at] = ""
+        reported.append({**error.as_dict(), "cells": cells})
+    return reported
+
+
+def _finish(job, now, failure=None):
+    job.status = ImportJobStatus.failed if failure else ImportJobStatus.finished
+    job.failure_message = failure
+    job.finished_at, job.locked_until = now, None
+    job.input_data = None  # the roster may hold passwords: it is not kept once imported
+    db.session.commit()
+
+
+def run_queued_import_jobs(*, now) -> int:
+    """Jobs nobody is running (a worker died, or the server restarted mid-import)."""
+    waiting = db.session.scalars(select(ImportJob.id).where(_claimable(now)).order_by(ImportJob.id)).all()
+    return sum(1 for job_id in waiting if run_import_job(job_id, now=now) is not None)

@@ -1,0 +1,227 @@
+"""Set multiple accounts: paste or upload a roster, preview it, import it in the background
+and read its report; the XLSX template, the groups' ids, the rejected rows, past imports.
+
+Admins only (HR). A preview is a draft ImportJob: nothing else is written until Import.
+"""
+from datetime import date
+
+from flask import Blueprint, current_app, flash, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from lms.accounts.models import Role
+from lms.clock import utcnow
+from lms.enrollment.groups.services import groups_with_counts
+from lms.enrollment.invitations.views import fill_choices
+from lms.enrollment.rosters.downloads import group_ids_csv, rejected_rows_csv, roster_template
+from lms.enrollment.rosters.forms import ImportForm
+from lms.enrollment.rosters.importer import defaults_for
+from lms.enrollment.rosters.jobs import (
+    discard_import_draft,
+    preview_import,
+    run_import_job_in_thread,
+    start_import_job,
+)
+from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
+from lms.enrollment.rosters.parser import COLUMNS, RosterUnreadable
+from lms.errors import DomainError
+from lms.extensions import db
+from lms.web import MAX_ID, download, get_or_404, page_number, redirect_after_post, render, roles_required
+
+bp = Blueprint("rosters", __name__, url_prefix="/admin/imports")
+
+PREVIEW_ROWS_PER_PAGE = 100
+IMPORTS_PER_PAGE = 25
+PREVIEW_FILTERS = {"all": None, "error": "error", "create": "create", "update": "update",
+                   "unchanged": "unchanged", "skip": "skip"}
+
+
+@bp.before_request
+@roles_required(Role.admin)
+def require_admin():
+    pass
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new_import():
+    """HR pastes rows or uploads a file, picks the mode and the defaults, and previews."""
+    groups = groups_with_counts()
+    form = fill_choices(ImportForm(), groups)
+    public_ids = {group.id: group.public_id for group, _, _ in groups}
+    status = 200
+    if request.method == "GET":
+        _prefill(form, {public_id: group_id for group_id, public_id in public_ids.items()})
+    earlier = _draft(form.draft.data)
+    if form.validate_on_submit():
+        upload, pasted = form.file.data, (form.roster.data or "").strip()
+        if upload and pasted:
+            form.roster.errors.append("Paste rows or upload a file, not both.")
+        elif not upload and not pasted and (earlier is None or earlier.source == "paste"):
+            form.roster.errors.append("Paste some rows or choose a file.")
+        else:
+            if upload:
+                data, source, filename = upload.read(), _source_of(upload), upload.filename[-255:]
+            elif pasted:
+                data, source, filename = form.roster.data.encode(), "paste", None
+            else:  # the same roster, other options
+                data, source, filename = earlier.input_data, earlier.source, earlier.filename
+            try:
+                job = preview_import(
+                    data, source=source, filename=filename, kind="paste" if source == "paste" else "auto",
+                    mode=form.mode.data, strict=form.strict.data,
+                    defaults=defaults_for(language=form.language.data, role=form.role.data,
+                                          groups=[public_ids[group_id] for group_id in form.groups.data],
+                                          deactivate_on=form.deactivate_on.data, send_email=form.send_email.data),
+                    actor=current_user, now=utcnow())
+            except RosterUnreadable as error:
+                db.session.rollback()
+                (form.file if upload else form.roster).errors.append(str(error))
+            else:
+                if earlier is not None:
+                    discard_import_draft(earlier)  # replaced by this preview
+                db.session.commit()
+                return redirect_after_post(url_for("rosters.import_detail", job_id=job.id))
+    if form.errors:
+        status = 422
+    return render("rosters/new.html", "rosters/partials/_form.html", ["import-form"], status=status, form=form,
+                  groups=groups, recent=_recent_imports(5), earlier=earlier,
+                  defaults_changed=_defaults_changed(form))
+
+
+def _source_of(upload):
+    return "xlsx" if upload.filename.lower().endswith(".xlsx") else "csv"
+
+
+def _draft(job_id):
+    """The draft a form came back with ("Edit and preview again", "Change the options")."""
+    job = db.session.get(ImportJob, int(job_id)) if str(job_id or "").isdigit() and int(job_id) <= MAX_ID else None
+    return job if job is not None and job.status == ImportJobStatus.draft else None
+
+
+def _prefill(form, group_ids):
+    """The form as it was for a draft: its options, and its rows in the paste box (a file's
+    rows stay in the draft, used again unless another file is chosen).
+    `group_ids`: {public id: id}, as defaults name groups by public id (never ambiguous)."""
+    job = _draft(request.args.get("from"))
+    if job is None:
+        return
+    defaults = job.options.get("defaults", {})
+    form.draft.data = job.id
+    form.mode.data, form.strict.data = job.mode, job.is_strict
+    form.language.data, form.role.data = defaults.get("language"), defaults.get("role")
+    form.groups.data = [group_ids[public_id] for public_id in defaults.get("groups", []) if public_id in group_ids]
+    form.send_email.data = defaults.get("send_email", True)
+    if defaults.get("deactivate_on"):
+        form.deactivate_on.data = date.fromisoformat(defaults["deactivate_on"])
+    if job.source == "paste":
+        form.roster.data = (job.input_data or b"").decode("utf-8", errors="replace")
+
+
+def _defaults_changed(form):
+    return bool(form.groups.data or form.deactivate_on.data or form.send_email.data is False
+                or form.role.data not in (None, "learner")
+                or form.language.data not in (None, current_app.config["LMS_DEFAULT_LANGUAGE"]))
+
+
+def _recent_imports(limit):
+    return db.session.scalars(select(ImportJob).where(ImportJob.status != ImportJobStatus.draft)
+                              .order_by(ImportJob.created_at.desc(), ImportJob.id.desc()).limit(limit)).all()
+
+
+@bp.route("")
+def import_list():
+    """Every import that ran, newest first, with its figures; each opens on its report."""
+    query = (select(ImportJob).where(ImportJob.status != ImportJobStatus.draft)
+             .order_by(ImportJob.created_at.desc(), ImportJob.id.desc()))
+    pagination = db.paginate(query, page=page_number(), per_page=IMPORTS_PER_PAGE, error_out=False)
+    return render("rosters/list.html", "rosters/partials/_list.html", ["import-list"], pagination=pagination)
+
+
+@bp.route("/<int:job_id>")
+def import_detail(job_id):
+    """A draft shows its preview; a queued or running import its progress (polled); a
+    finished one its report."""
+    job = get_or_404(ImportJob, job_id)
+    if job.status == ImportJobStatus.draft:
+        return _preview_page(job)
+    return render("rosters/job.html", "rosters/partials/_progress.html", ["import-progress"], job=job)
+
+
+def _preview_page(job):
+    shown = request.args.get("show", "all")
+    if shown not in PREVIEW_FILTERS:
+        shown = "all"
+    rows = job.preview or []
+    if PREVIEW_FILTERS[shown]:
+        rows = [row for row in rows if row["action"] == PREVIEW_FILTERS[shown]]
+    pages = max(1, -(-len(rows) // PREVIEW_ROWS_PER_PAGE))
+    page = min(page_number(), pages)
+    counts = {"all": job.rows_total, "error": job.rejected_count,
+              "create": job.created_count, "update": job.updated_count, "unchanged": job.unchanged_count,
+              "skip": job.skipped_count}
+    page_rows = rows[(page - 1) * PREVIEW_ROWS_PER_PAGE: page * PREVIEW_ROWS_PER_PAGE]
+    # Columns empty on this page are left out, so the table fits and every error is in sight.
+    # Every column an account gets (the form's defaults too), and the roster's unknown ones.
+    given = job.options.get("columns") or []
+    columns = list(COLUMNS) + [column for column in given if column not in COLUMNS]
+    shown_columns = [column for column in columns if column == "email" or any(
+        row["cells"].get(column) or row["errors"].get(column) for row in page_rows)]
+    context = dict(job=job, shown=shown, per_page=PREVIEW_ROWS_PER_PAGE, counts=counts, page_number=page,
+                   pages=pages, total_shown=len(rows), rows=page_rows, columns=shown_columns,
+                   empty_columns=[column for column in given if column not in shown_columns],
+                   header_errors=_header_errors(job))
+    return render("rosters/preview.html", "rosters/partials/_preview_table.html", ["preview-table"], **context)
+
+
+def _header_errors(job):
+    lines = {row["line"] for row in job.preview or []}
+    return [error for error in job.errors or [] if error["line"] not in lines]
+
+
+@bp.route("/<int:job_id>/start", methods=["POST"])
+def import_start(job_id):
+    """Import the previewed rows: the job is queued and run outside the request."""
+    job = get_or_404(ImportJob, job_id)
+    try:
+        start_import_job(job, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect_after_post(url_for("rosters.import_detail", job_id=job_id))
+    db.session.commit()
+    if current_app.config["LMS_IMPORT_IN_BACKGROUND"]:
+        run_import_job_in_thread(current_app._get_current_object(), job.id)
+    return redirect_after_post(url_for("rosters.import_detail", job_id=job.id))
+
+
+@bp.route("/<int:job_id>/discard", methods=["POST"])
+def import_discard(job_id):
+    """Forget a preview without importing it."""
+    job = get_or_404(ImportJob, job_id)
+    if not discard_import_draft(job):
+        flash("This import has already been started; it was not discarded.", "error")
+        return redirect_after_post(url_for("rosters.import_detail", job_id=job_id))
+    db.session.commit()
+    flash("The preview was discarded; nothing was imported.", "info")
+    return redirect_after_post(url_for("rosters.new_import"))
+
+
+@bp.route("/<int:job_id>/rejected.csv")
+def rejected_rows(job_id):
+    """The rows with errors, each after a comment saying why, to fix and import again."""
+    job = get_or_404(ImportJob, job_id)
+    return download(rejected_rows_csv(job), "text/csv; charset=utf-8", f"rejected-rows-import-{job.id}.csv")
+
+
+@bp.route("/template.xlsx")
+def template():
+    """The XLSX template: header, two example rows, drop-down lists, instructions."""
+    data = roster_template(current_app.config["LMS_LANGUAGES"])
+    return download(data, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "accounts-template.xlsx")
+
+
+@bp.route("/group-ids.csv")
+def group_ids():
+    """Every group's id for rosters, with its name."""
+    return download(group_ids_csv(groups_with_counts()), "text/csv; charset=utf-8", "group-ids.csv")
+
