@@ -4,12 +4,11 @@ import sys
 
 import click
 
+from lms.cli_helpers import emit, fail, json_option
 from lms.enrollment.rosters import export as user_export
 
 
 def register(lms_cli):
-    from lms.cli_helpers import emit, fail, json_option
-
     @lms_cli.group("users")
     def users():
         """Users."""

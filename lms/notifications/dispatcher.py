@@ -228,7 +228,7 @@ def _record_sent(emails, now, report):
     for email_id, context in with_secrets:
         db.session.execute(update(OutboxEmail).where(OutboxEmail.id == email_id).values(context=_without_secrets(context)))
     for on_sent, sent in hooks_of(emails, "on_sent").items():
-        on_sent([email.id for email in sent], now)
+        on_sent(sent, now)
     db.session.commit()
     report.sent += len(email_ids)
 

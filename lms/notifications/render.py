@@ -23,7 +23,7 @@ class EmailKind:
     # (the rows of a batch of kinds sharing it) -> the objects their templates read, loaded in a
     # few queries and held while the batch renders (not one query per email)
     preload: callable = None
-    # (ids of rows just sent, now): what the domain records of a sent email, in the same commit
+    # (the rows just sent, now): what the domain records of a sent email, in the same commit
     on_sent: callable = None
 
 

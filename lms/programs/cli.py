@@ -1,10 +1,10 @@
 """`lms programs ...` and `lms sessions ...` commands (DESIGN §5)."""
 import click
 
+from lms.cli_helpers import emit, fail, json_option, parse_instant, run_service
+
 
 def register(lms_cli):
-    from lms.cli_helpers import emit, fail, json_option, parse_instant, run_service
-
     @lms_cli.group("programs")
     def programs():
         """Training programs."""

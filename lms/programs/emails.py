@@ -5,7 +5,6 @@ from sqlalchemy.orm import selectinload
 
 from lms.extensions import db
 from lms.i18n import format_instant
-from lms.notifications.models import OutboxEmail
 from lms.notifications.render import email_kind
 from lms.programs.models import Enrollment, ProgramSession
 from lms.programs.services import SESSION_END_FORMAT, SESSION_START_FORMAT
@@ -25,11 +24,11 @@ def preload_enrollments(emails):
     ).all()
 
 
-def record_emails_sent(email_ids, now):
+def record_emails_sent(emails, now):
     """The session roster shows when each learner's invitation went out."""
     db.session.execute(
         update(Enrollment)
-        .where(Enrollment.id.in_(select(OutboxEmail.enrollment_id).where(OutboxEmail.id.in_(email_ids))))
+        .where(Enrollment.id.in_({email.enrollment_id for email in emails if email.enrollment_id}))
         .values(email_sent_at=now)
         .execution_options(synchronize_session=False)
     )

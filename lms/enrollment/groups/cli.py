@@ -1,10 +1,10 @@
 """`lms groups ...` commands."""
 import click
 
+from lms.cli_helpers import emit, json_option, run_service
+
 
 def register(lms_cli):
-    from lms.cli_helpers import emit, json_option, run_service
-
     @lms_cli.group("groups")
     def groups():
         """Groups."""

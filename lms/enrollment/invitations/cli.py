@@ -1,10 +1,10 @@
 """`lms invite`: invite people by email."""
 import click
 
+from lms.cli_helpers import EXIT_PARTIAL, emit, fail, json_option, run_service
+
 
 def register(lms_cli):
-    from lms.cli_helpers import EXIT_PARTIAL, emit, fail, json_option, run_service
-
     @lms_cli.command("invite")
     @click.argument("emails", nargs=-1, required=True)
     @click.option("--group", "group_refs", multiple=True, help="Group id, public id or name (repeatable).")

@@ -3,6 +3,8 @@ from pathlib import Path
 
 import click
 
+from lms.cli_helpers import emit, fail, json_option, run_service
+
 
 def _link_dict(link, now):
     from lms.enrollment.links.services import describe_target, expires_on, link_state, link_url
@@ -21,8 +23,6 @@ def _line(row):
 
 
 def register(lms_cli):
-    from lms.cli_helpers import emit, fail, json_option, run_service
-
     @lms_cli.group("links")
     def links():
         """Invite links: a URL (and QR code) to join the platform, a group or a session."""

@@ -1,10 +1,10 @@
 """`lms import`: import an account roster (DESIGN §4)."""
 import click
 
+from lms.cli_helpers import EXIT_PARTIAL, emit, fail, json_option
+
 
 def register(lms_cli):
-    from lms.cli_helpers import EXIT_PARTIAL, emit, fail, json_option
-
     @lms_cli.command("import")
     @click.argument("file", type=click.File("rb"))
     @click.option("--format", "kind", type=click.Choice(["auto", "paste", "csv", "xlsx"]), default="auto",
