@@ -49,10 +49,9 @@ def create_app(config=None):
     app.cli.add_command(lms_cli)
 
     if app.config.get("LMS_RUN_SCHEDULER") and _is_serving_process(app):
-        from lms.scheduler import build_scheduler
+        from lms.scheduler import start_in_web_process
 
-        app.extensions["lms_scheduler"] = build_scheduler(app)
-        app.extensions["lms_scheduler"].start()
+        app.extensions["lms_scheduler"] = start_in_web_process(app)
         interval = app.config["LMS_SCHEDULER_INTERVAL_SECONDS"]
         print(f" * Scheduler running: due work every {interval} s", file=sys.stderr)
     return app

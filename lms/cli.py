@@ -53,26 +53,26 @@ def _register():
         """Run all work that is due at that time and report what was done."""
         from lms.clock import utcnow
         from lms.due_work import run_due
+        from lms.workers import working
 
         now = parse_instant(at) if at else utcnow()
-        counts = run_due(now=now)
+        with working() as worker:
+            counts = run_due(now=now, worker=worker)
         db.session.commit()
         emit(as_json, {"at": now.isoformat(), **counts},
              lambda: "\n".join(f"{key}: {value}" for key, value in counts.items()))
 
     @lms_cli.command("scheduler")
     def scheduler_command():
-        """Run the scheduler in the foreground (the process beside the web workers)."""
+        """Run the scheduler in the foreground (the process beside the web workers).
+
+        SIGTERM or Ctrl+C: the emails in flight are finished and recorded, the leases this
+        process holds are released, and it exits within STOP_SECONDS."""
         from flask import current_app
 
-        from lms.scheduler import build_scheduler
+        from lms.scheduler import stop_on_signal
 
-        click.echo("Scheduler running; Ctrl+C to stop.")
-        scheduler = build_scheduler(current_app._get_current_object(), blocking=True)
-        try:
-            scheduler.start()
-        except (KeyboardInterrupt, SystemExit):
-            pass
+        stop_on_signal(current_app._get_current_object())
 
     @lms_cli.command("demo")
     @click.option("--if-empty", is_flag=True, help="Only when the database has no users yet.")

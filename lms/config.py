@@ -20,6 +20,11 @@ def _int(name, default):
     return int(value) if value not in (None, "") else default
 
 
+def _float(name, default):
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
 def _list(name, default):
     value = os.environ.get(name) or default
     return [item.strip() for item in value.split(",") if item.strip()]
@@ -78,6 +83,10 @@ class Config:
         self.LMS_INVITATION_REMINDER_DAYS = _int("LMS_INVITATION_REMINDER_DAYS", 3)
         self.LMS_RUN_SCHEDULER = _bool("LMS_RUN_SCHEDULER")
         self.LMS_SCHEDULER_INTERVAL_SECONDS = _int("LMS_SCHEDULER_INTERVAL_SECONDS", 30)
+        # A worker (scheduler, import thread) with no heartbeat for this long is taken for gone
+        # and its claimed emails and imports go to the next worker (lms.workers). On the same
+        # host a worker whose process has ended is found at once.
+        self.LMS_WORKER_TIMEOUT_SECONDS = _int("LMS_WORKER_TIMEOUT_SECONDS", 30)
         # Imports started from the page run at once in a thread of the web process; off, they
         # wait for the scheduler's next tick (`lms run-due`).
         self.LMS_IMPORT_IN_BACKGROUND = _bool("LMS_IMPORT_IN_BACKGROUND", True)
@@ -104,6 +113,9 @@ class Config:
         # SMTP connections the dispatcher sends over at once (docs/performance.md); lower it
         # for providers that limit concurrent connections.
         self.MAIL_CONNECTIONS = _int("MAIL_CONNECTIONS", 4)
+        # Seconds to wait for the SMTP server to connect or answer a command; past it the
+        # attempt is recorded and retried with the usual back-off.
+        self.MAIL_TIMEOUT = _float("MAIL_TIMEOUT", 30)
 
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 10 * 1024 * 1024)
         # A pasted roster is a form field: let it be as large as an uploaded one (Flask's default is 500 kB).

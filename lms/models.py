@@ -16,3 +16,4 @@ from lms.programs.models import (  # noqa: F401
     SessionState,
     SessionTrainer,
 )
+from lms.workers import WorkerHeartbeat  # noqa: F401

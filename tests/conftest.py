@@ -290,15 +290,121 @@ class SmtpServer:
         return [m for m in self.messages if address.lower() in m["To"].lower()]
 
 
+def send_mail_to(app, monkeypatch, port):
+    """The app's mail server is the one on this loopback port (for the test's length)."""
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
+    monkeypatch.setitem(app.config, "MAIL_PORT", port)
+    mail_state = app.extensions["mail"]
+    monkeypatch.setattr(mail_state, "server", "127.0.0.1")
+    monkeypatch.setattr(mail_state, "port", port)
+
+
 @pytest.fixture
 def smtp_server(app, monkeypatch):
     """A running SMTP server; the app sends to it (MAIL_SERVER/MAIL_PORT point at it)."""
     server = SmtpServer()
     server.start()
-    monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
-    monkeypatch.setitem(app.config, "MAIL_PORT", server.port)
-    mail_state = app.extensions["mail"]
-    monkeypatch.setattr(mail_state, "server", "127.0.0.1")
-    monkeypatch.setattr(mail_state, "port", server.port)
+    send_mail_to(app, monkeypatch, server.port)
+    yield server
+    server.stop()
+
+
+class Clock:
+    """The workers' real clock (lms.workers), moved by hand: heartbeats age without waiting."""
+
+    def __init__(self):
+        from lms.clock import utcnow
+
+        self.now = utcnow()
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta):
+        from datetime import timedelta
+
+        self.now += timedelta(**delta)
+
+
+def worker_at(clock, **identity):
+    """A registered worker on `clock`, timed out after 30 s without a heartbeat, that never
+    beats unless told to."""
+    from datetime import timedelta
+
+    from lms.workers import Worker
+
+    return Worker(timeout=timedelta(seconds=30), clock=clock, **identity).register()
+
+
+def ended_process_id():
+    """The id of a process of this host that has ended (as a killed worker's)."""
+    import subprocess
+
+    process = subprocess.Popen(["true"])
+    process.wait()
+    try:
+        os.kill(process.pid, 0)
+    except ProcessLookupError:
+        return process.pid
+    pytest.skip("the id of the process that ended was taken again at once")
+
+
+def wait_until(condition, timeout=30.0):
+    """Whether `condition()` came true within `timeout` seconds, asked every 50 ms: for what
+    another thread or process does, not for the clock (time-dependent rules take `now`)."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        pause.wait(0.05)
+    return True
+
+
+class HangingSmtpServer:
+    """A server on loopback that accepts connections and never answers (not even the SMTP
+    greeting), as a stuck mail relay does. stop() closes every connection it holds."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.connections = []
+        self.connected = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+            self.connected.set()
+
+    def stop(self):
+        import socket
+
+        for connection in [self.listener, *self.connections]:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            connection.close()
+
+
+@pytest.fixture
+def hanging_smtp_server(app, monkeypatch):
+    """The app's mail server is one that never answers."""
+    server = HangingSmtpServer()
+    send_mail_to(app, monkeypatch, server.port)
     yield server
     server.stop()

@@ -1,14 +1,20 @@
 """Sending due outbox emails over SMTP (R10).
 
 Rows are claimed atomically (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one UPDATE, as
-SQLite runs one writer at a time) with a lease, so several scheduler processes can share the
-work and a crashed one's rows come back after the lease.
-Emails go out over a few SMTP connections at once (lms.notifications.smtp_pool).
+SQLite runs one writer at a time) under a lease naming the worker (lms.workers), so several
+scheduler processes can share the work and a dead one's rows go to the next worker at once.
+Emails go out over a few SMTP connections at once (lms.notifications.smtp_pool), and each is
+recorded as sent, and committed, as soon as the server has accepted it: no more emails are
+handed to the connections than the connections themselves, so a crash can repeat at most
+the `MAIL_CONNECTIONS` messages in flight at that instant (each keeps its stable Message-ID,
+so a receiving server can drop the repeat). Outcomes that arrive together share a commit.
 Failures are retried with back-off; permanent refusals (5xx) and the last attempt end `failed`
-with the server's answer.
+with the server's answer. Every write names the worker (fencing): one that lost its lease
+records nothing over the new owner's work.
 """
 import logging
 import smtplib
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import parseaddr
@@ -22,17 +28,17 @@ from lms.notifications.mime import Envelope, address, mailbox, multipart_alterna
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.render import Links, hooks_of, render_email
 from lms.notifications.smtp_pool import SmtpPool
+from lms.workers import working
 
 log = logging.getLogger(__name__)
 
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30))
 MAX_ATTEMPTS = len(BACKOFF) + 1
-LEASE = timedelta(minutes=10)
 BATCH_SIZE = 200
-COMMIT_EVERY = 25  # sent emails are recorded at least this often: a crash resends at most these
 NO_MAIL_SERVER = "not sent: no mail server (set MAIL_SERVER)"
 SECRET_CONTEXT_KEYS = ("password",)
 KINDS_WITH_SECRETS = ("account_created",)  # the kinds whose context may hold a secret
+OUTBOX = OutboxEmail.__table__
 
 
 @dataclass
@@ -42,55 +48,60 @@ class DispatchReport:
     failed: int = 0
     held: int = 0  # no mail server configured
     errors: list[str] = field(default_factory=list)
+    server_unreachable: bool = False  # a whole batch found no server: the rest waits for the next run
 
     def as_dict(self):
         return {"emails_sent": self.sent, "emails_retrying": self.retrying,
                 "emails_failed": self.failed, "emails_held": self.held}
 
 
-def _due(now):
-    return and_(
-        OutboxEmail.status == OutboxStatus.queued,
-        OutboxEmail.next_attempt_at <= now,
-        or_(OutboxEmail.locked_until.is_(None), OutboxEmail.locked_until < now),
-    )
+def _due(now, worker=None):
+    due = and_(OutboxEmail.status == OutboxStatus.queued, OutboxEmail.next_attempt_at <= now)
+    return and_(due, worker.owner_is_gone(OutboxEmail.locked_by)) if worker is not None else due
 
 
-def claim_due_emails(*, now, limit=BATCH_SIZE) -> list[int]:
-    """Lease up to `limit` due emails to this worker and commit the lease; returns their ids."""
-    candidates = select(OutboxEmail.id).where(_due(now)).order_by(OutboxEmail.next_attempt_at, OutboxEmail.id).limit(limit)
+def claim_due_emails(*, now, worker, limit=BATCH_SIZE) -> list[int]:
+    """Lease up to `limit` due emails to `worker` and commit the lease; returns their ids."""
+    candidates = (select(OutboxEmail.id).where(_due(now, worker))
+                  .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id).limit(limit))
     if db.session.get_bind().dialect.name == "postgresql":
         ids = db.session.scalars(candidates.with_for_update(skip_locked=True)).all()
         if ids:
-            db.session.execute(update(OutboxEmail).where(OutboxEmail.id.in_(ids)).values(locked_until=now + LEASE))
+            db.session.execute(update(OutboxEmail).where(OutboxEmail.id.in_(ids)).values(locked_by=worker.id))
     else:
         ids = db.session.scalars(
             update(OutboxEmail)
-            .where(OutboxEmail.id.in_(candidates.scalar_subquery()), _due(now))
-            .values(locked_until=now + LEASE)
+            .where(OutboxEmail.id.in_(candidates.scalar_subquery()), _due(now, worker))
+            .values(locked_by=worker.id)
             .returning(OutboxEmail.id)
         ).all()
     db.session.commit()
     return sorted(ids)
 
 
-def dispatch_due_emails(*, now, batch_size=BATCH_SIZE, max_batches=None) -> DispatchReport:
-    """Send every email due at `now`; commits as it goes (the rows are the truth)."""
-    report = DispatchReport()
+def dispatch_due_emails(*, now, worker=None, batch_size=BATCH_SIZE, max_batches=None) -> DispatchReport:
+    """Send every email due at `now`; commits as it goes (the rows are the truth). Without a
+    worker, one is registered for the call."""
     if not current_app.config.get("MAIL_SERVER"):
-        report.held = _hold_without_server(now)
+        report = DispatchReport(held=_hold_without_server(now))
         return report
-    sending = _Sending(current_app, now)
-    # Sent emails are committed every COMMIT_EVERY while the rest of the batch is still being
-    # rendered; expiring the batch's rows at each commit would reload them one by one. The
-    # rows are leased to this worker, and _preload reads the rest afresh for every batch.
+    if worker is None:
+        with working() as worker:
+            return dispatch_due_emails(now=now, worker=worker, batch_size=batch_size, max_batches=max_batches)
+    report = DispatchReport()
+    sending = _Sending(current_app, now, worker)
+    # Outcomes are committed as they come while the rest of the batch is still being rendered;
+    # expiring the batch's rows at each commit would reload them one by one. The rows are
+    # leased to this worker, and _preload reads the rest afresh for every batch.
     session = db.session()
     session.expire_on_commit = False
+    config = current_app.config
     try:
-        with SmtpPool(current_app.extensions["mail"], current_app.config["MAIL_CONNECTIONS"]) as pool:
+        worker.forget_gone_workers()
+        with SmtpPool(current_app.extensions["mail"], config["MAIL_CONNECTIONS"], timeout=config["MAIL_TIMEOUT"]) as pool:
             batches = 0
-            while max_batches is None or batches < max_batches:
-                ids = claim_due_emails(now=now, limit=batch_size)
+            while (max_batches is None or batches < max_batches) and not worker.stopping.is_set():
+                ids = claim_due_emails(now=now, worker=worker, limit=batch_size)
                 if not ids:
                     break
                 batches += 1
@@ -98,16 +109,29 @@ def dispatch_due_emails(*, now, batch_size=BATCH_SIZE, max_batches=None) -> Disp
                                             .order_by(OutboxEmail.id)
                                             .execution_options(populate_existing=True)).all()
                 _send_batch(emails, sending, pool, report)
-                db.session.commit()
+                if report.server_unreachable:
+                    log.warning("the SMTP server could not be reached; the other due emails wait for the next run")
+                    break
     finally:
+        db.session.rollback()
+        _release(worker)
         session.expire_on_commit = True
     return report
+
+
+def _release(worker):
+    """Leased rows this run did not get to (stopped, or the server unreachable) are free again."""
+    db.session.execute(update(OutboxEmail)
+                       .where(OutboxEmail.locked_by == worker.id, OutboxEmail.status == OutboxStatus.queued)
+                       .values(locked_by=None).execution_options(synchronize_session=False))
+    db.session.commit()
 
 
 def _hold_without_server(now):
     held = db.session.execute(
         update(OutboxEmail)
-        .where(_due(now), or_(OutboxEmail.last_error.is_(None), OutboxEmail.last_error != NO_MAIL_SERVER))
+        .where(_due(now), OutboxEmail.locked_by.is_(None),
+               or_(OutboxEmail.last_error.is_(None), OutboxEmail.last_error != NO_MAIL_SERVER))
         .values(last_error=NO_MAIL_SERVER)
     ).rowcount
     db.session.commit()
@@ -121,13 +145,30 @@ def message_id_domain(app) -> str:
 class _Sending:
     """What every email of one dispatch run shares: the time, the sender, the link builder."""
 
-    def __init__(self, app, now):
+    def __init__(self, app, now, worker):
         sender = app.config["MAIL_DEFAULT_SENDER"]
         self.now = now
+        self.worker = worker
+        self.timeout = app.config["MAIL_TIMEOUT"]
         self.links = Links(app)
         self.from_header = address(sender)
         self.envelope_from = parseaddr(sanitize_address(sender))[1]
         self.domain = message_id_domain(app)
+        self._sent_values = None
+
+    def mark_sent(self, email_ids) -> int:
+        """UPDATE the rows still leased to this worker to sent; how many were. Written in the
+        driver's own SQL: run once per outcome, SQLAlchemy's statement execution would cost
+        more than the database does (docs/performance.md)."""
+        connection = db.session.connection()
+        dialect = connection.dialect
+        if self._sent_values is None:
+            sent_at = OUTBOX.c.sent_at.type.bind_processor(dialect)(self.now)
+            self._sent_values = (OutboxStatus.sent.value, sent_at, self.worker.id)
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        sql = (f"UPDATE outbox_emails SET status = {mark}, sent_at = {mark}, attempts = attempts + 1, "
+               f"locked_by = NULL, last_error = NULL WHERE locked_by = {mark} AND id IN ({', '.join([mark] * len(email_ids))})")
+        return connection.exec_driver_sql(sql, (*self._sent_values, *email_ids)).rowcount
 
     def message_id(self, email) -> str:
         """Stable per row: should a crash make us send a row twice, mail servers see one message."""
@@ -152,48 +193,65 @@ def _preload(emails):
 
 
 def _send_batch(emails, sending, pool, report):
-    """Render each email and hand it to the pool at once, so sending overlaps rendering;
-    outcomes are recorded as they come (sent ones every COMMIT_EVERY)."""
+    """Render the emails and hand them to the pool, never more at once than it has connections
+    (rendering the next ones while those are sent), recording each outcome as it comes."""
     preloaded = _preload(emails)  # noqa: F841
-    now = sending.now
     by_id = {email.id: email for email in emails}
-    sent, waiting = [], 0
-
-    def record(outcomes):
-        nonlocal sent, waiting
-        for outcome in outcomes:
-            waiting -= 1
-            if outcome.error is None:
-                sent.append(by_id[outcome.email_id])
-            else:
-                reason, permanent = _failure_of(outcome)
-                _record_failure(by_id[outcome.email_id], now, reason, permanent=permanent, report=report)
-        if len(sent) >= COMMIT_EVERY:
-            _record_sent(sent, now, report)
-            sent = []
-
+    to_render = deque(emails)
+    rendered = deque()  # (email id, envelope), ready for the next free connection
+    in_flight = 0
+    went_through = connection_lost = False
     pool.start_round()
     merge = {}  # each distinct email of the batch is rendered once (render_email)
+    while True:
+        stopping = sending.worker.stopping.is_set()
+        # Twice as many as connections: each can prepare its next email (MAIL, RCPT, DATA) while
+        # its last one is recorded; the pool holds the bodies back (lms.notifications.smtp_pool).
+        while in_flight < 2 * pool.size and rendered and not stopping:
+            pool.submit(*rendered.popleft())
+            in_flight += 1
+        # Render ahead first: the outcomes that come in meanwhile then share one commit.
+        if to_render and len(rendered) < pool.size and not stopping:
+            _render_next(to_render.popleft(), sending, merge, rendered, report)
+            continue
+        if not in_flight:
+            break
+        outcomes = pool.outcomes(wait_for=1)
+        in_flight -= len(outcomes)
+        went_through |= any(outcome.error is None for outcome in outcomes)
+        connection_lost |= any(outcome.connection_lost for outcome in outcomes)
+        _record_outcomes(outcomes, by_id, sending, report)
+        pool.recorded(outcomes)
+    report.server_unreachable = connection_lost and not went_through
+
+
+def _render_next(email, sending, merge, rendered, report):
     try:
-        for email in emails:
-            try:
-                envelope = sending.envelope(email, merge)
-            except Exception as error:  # a template or data problem: this email can never render
-                log.exception("outbox email %s could not be rendered", email.id)
-                _record_failure(email, now, f"could not render: {error}", permanent=True, report=report)
-                continue
-            pool.submit(email.id, envelope)
-            waiting += 1
-            record(pool.outcomes())
-        while waiting:
-            record(pool.outcomes(wait_for=1))
-    finally:
-        _record_sent(sent, now, report)
+        rendered.append((email.id, sending.envelope(email, merge)))
+    except Exception as error:  # a template or data problem: this email can never render
+        log.exception("outbox email %s could not be rendered", email.id)
+        _record_failure(email, sending, f"could not render: {error}", permanent=True, report=report)
+        db.session.commit()
 
 
-def _failure_of(outcome):
+def _record_outcomes(outcomes, by_id, sending, report):
+    """What the server said of these emails, committed at once (sent means recorded)."""
+    sent = []
+    for outcome in outcomes:
+        if outcome.error is None:
+            sent.append(by_id[outcome.email_id])
+        else:
+            reason, permanent = _failure_of(outcome, sending.timeout)
+            _record_failure(by_id[outcome.email_id], sending, reason, permanent=permanent, report=report)
+    _record_sent(sent, sending, report)
+    db.session.commit()
+
+
+def _failure_of(outcome, timeout):
     """(what to record, whether retrying is pointless) for a failed send."""
     error = outcome.error
+    if isinstance(error, TimeoutError) or isinstance(error.__context__, TimeoutError):  # smtplib wraps it
+        return f"SMTP server did not answer within {timeout:g} s", False
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         code, text = next(iter(error.recipients.values()))
         return _smtp_text(code, text), code >= 500
@@ -210,47 +268,42 @@ def _smtp_text(code, text):
     return f"{code} {text}"
 
 
-def _record_sent(emails, now, report):
-    """Mark these emails sent and commit at once: set-based, and the window in which a crash
-    could make us send them again stays small (COMMIT_EVERY)."""
+def _record_sent(emails, sending, report):
+    """Mark these emails sent (set-based, fenced: only rows still leased to this worker)."""
     if not emails:
         return
+    worker, now = sending.worker, sending.now
     email_ids = [email.id for email in emails]
-    db.session.execute(
-        update(OutboxEmail).where(OutboxEmail.id.in_(email_ids))
-        .values(status=OutboxStatus.sent, sent_at=now, attempts=OutboxEmail.attempts + 1,
-                locked_until=None, last_error=None)
-        .execution_options(synchronize_session=False)
-    )
-    with_secrets = db.session.execute(
-        select(OutboxEmail.id, OutboxEmail.context).where(OutboxEmail.id.in_(email_ids), OutboxEmail.kind.in_(KINDS_WITH_SECRETS))
-    ).all()
-    for email_id, context in with_secrets:
-        db.session.execute(update(OutboxEmail).where(OutboxEmail.id == email_id).values(context=_without_secrets(context)))
+    recorded = sending.mark_sent(email_ids)
+    if recorded != len(email_ids):
+        log.warning("%s of %s sent emails were no longer leased to %s: their new owner records them",
+                    len(email_ids) - recorded, len(email_ids), worker.id)
+    with_secrets = [email for email in emails if email.kind in KINDS_WITH_SECRETS and _has_secrets(email.context)]
+    for email in with_secrets:
+        db.session.execute(update(OutboxEmail).where(OutboxEmail.id == email.id)
+                           .values(context=_without_secrets(email.context)))
     for on_sent, sent in hooks_of(emails, "on_sent").items():
         on_sent(sent, now)
-    db.session.commit()
     report.sent += len(email_ids)
 
 
-def _record_failure(email, now, reason, *, permanent, report):
-    email.attempts += 1
-    email.last_error = reason[:2000]
-    email.locked_until = None
-    if permanent or email.attempts >= MAX_ATTEMPTS:
-        email.status = OutboxStatus.failed
-        _erase_secrets(email)
+def _record_failure(email, sending, reason, *, permanent, report):
+    attempts = email.attempts + 1
+    values = {"attempts": attempts, "last_error": reason[:2000], "locked_by": None}
+    if permanent or attempts >= MAX_ATTEMPTS:
+        values.update(status=OutboxStatus.failed, context=_without_secrets(email.context))
         report.failed += 1
     else:
-        email.next_attempt_at = now + BACKOFF[email.attempts - 1]
+        values["next_attempt_at"] = sending.now + BACKOFF[attempts - 1]
         report.retrying += 1
+    db.session.connection().execute(update(OUTBOX).where(OUTBOX.c.id == email.id,
+                                                         OUTBOX.c.locked_by == sending.worker.id).values(**values))
     report.errors.append(f"{email.recipient}: {reason}")
+
+
+def _has_secrets(context):
+    return any(key in (context or {}) for key in SECRET_CONTEXT_KEYS)
 
 
 def _without_secrets(context):
     return {key: value for key, value in (context or {}).items() if key not in SECRET_CONTEXT_KEYS}
-
-
-def _erase_secrets(email):
-    if any(key in (email.context or {}) for key in SECRET_CONTEXT_KEYS):
-        email.context = _without_secrets(email.context)

@@ -43,7 +43,7 @@ class OutboxEmail(db.Model):
     )
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_by: Mapped[str | None] = mapped_column(String(120))  # the worker sending it (lms.workers)
     attempts: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)

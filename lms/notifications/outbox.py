@@ -46,7 +46,7 @@ def cancel_queued_emails(*conditions, reason: str) -> int:
         update(OutboxEmail)
         .where(OutboxEmail.status == OutboxStatus.queued, *conditions)
         .values(status=OutboxStatus.cancelled, last_error=f"cancelled: {reason}",
-                locked_until=None, context={})
+                locked_by=None, context={})
         .execution_options(synchronize_session=False)
     ).rowcount
 
@@ -59,5 +59,5 @@ def retry_email(email: OutboxEmail, *, now) -> bool:
     email.attempts = 0
     email.last_error = None
     email.next_attempt_at = now
-    email.locked_until = None
+    email.locked_by = None
     return True

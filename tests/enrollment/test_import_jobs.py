@@ -1,6 +1,7 @@
 """Roster imports as background jobs: the job row carries progress and the report, keeps no
 password once done, and a job left behind by a dead worker is finished by the due work."""
-from datetime import timedelta
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select
@@ -9,10 +10,11 @@ from lms.accounts.models import User, UserStatus
 from lms.due_work import run_due
 from lms.enrollment.rosters import importer as roster_import
 from lms.enrollment.rosters.importer import defaults_for
-from lms.enrollment.rosters.jobs import create_import_job, run_import_job
+from lms.enrollment.rosters.jobs import claim_import_job, create_import_job, run_import_job
 from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
 from lms.enrollment.rosters.parser import RosterUnreadable
 from lms.extensions import db
+from tests.conftest import Clock, count, ended_process_id, user_of, worker_at
 
 
 def job_row(job_id):
@@ -86,17 +88,132 @@ def test_a_job_cannot_run_twice_at_once(app, now):
     assert job_row(job_id).created_count == 1
 
 
-def test_a_job_whose_worker_died_is_finished_by_the_due_work_after_its_lease(app, now):
-    job_id = queue("A, B, resumed@example.com", now)
-    db.session.execute(ImportJob.__table__.update().where(ImportJob.id == job_id).values(
-        status=ImportJobStatus.running, locked_until=now + timedelta(minutes=10)))
-    db.session.commit()
+class Crash(BaseException):
+    """The process dies here (kill -9): no handler runs, nothing more is committed."""
 
-    assert run_due(now=now + timedelta(minutes=5))["imports_resumed"] == 0
-    assert run_due(now=now + timedelta(minutes=11))["imports_resumed"] == 1
+
+def roster_of(count):
+    return "\n".join(f"Last{number}, First{number}, person{number}@example.com" for number in range(count))
+
+
+def crash_in_batch(monkeypatch, number):
+    writes = roster_import._write
+
+    def write(batch, *args, **kwargs):
+        write.calls += 1
+        if write.calls == number:
+            raise Crash()
+        return writes(batch, *args, **kwargs)
+
+    write.calls = 0
+    monkeypatch.setattr(roster_import, "_write", write)
+
+
+def test_a_job_whose_worker_stopped_beating_is_taken_over_once_it_counts_as_gone(app, now):
+    job_id = queue("A, B, resumed@example.com", now)
+    clock = Clock()
+    frozen = worker_at(clock)
+    assert claim_import_job(job_id, now=now, worker=frozen)
+    other = worker_at(clock)
+
+    clock.advance(seconds=29)
+    assert run_due(now=now, worker=other)["imports_resumed"] == 0
+    clock.advance(seconds=2)
+    assert run_due(now=now, worker=other)["imports_resumed"] == 1
 
     assert job_row(job_id).status == ImportJobStatus.finished
-    assert db.session.scalar(select(User.id).where(User.email == "resumed@example.com")) is not None
+    assert user_of("resumed@example.com") is not None
+
+
+def test_a_job_whose_worker_beats_is_never_taken_over_however_long_it_runs(app, now):
+    job_id = queue("A, B, kept@example.com", now)
+    clock = Clock()
+    busy = worker_at(clock)
+    claim_import_job(job_id, now=now, worker=busy)
+    other = worker_at(clock)
+    for _ in range(20):  # ten minutes
+        clock.advance(seconds=30)
+        busy.beat()
+        assert run_import_job(job_id, now=now, worker=other) is None
+    assert user_of("kept@example.com") is None
+
+
+def test_a_job_killed_mid_import_resumes_at_once_and_reports_every_row_it_created(app, monkeypatch, now):
+    monkeypatch.setattr(roster_import, "BATCH_SIZE", 10)
+    job_id = queue(roster_of(25), now)
+    crash_in_batch(monkeypatch, 2)
+    killed = worker_at(Clock(), pid=ended_process_id())
+    with pytest.raises(Crash):
+        run_import_job(job_id, now=now, worker=killed)
+    db.session.rollback()
+    assert (job_row(job_id).status, job_row(job_id).rows_processed, count(User)) == (ImportJobStatus.running, 10, 10)
+
+    monkeypatch.undo()
+    monkeypatch.setattr(roster_import, "BATCH_SIZE", 10)
+    assert run_due(now=now)["imports_resumed"] == 1  # at once: the killed process is gone
+
+    job = job_row(job_id)
+    assert (job.status, job.created_count, job.skipped_count, job.rows_processed) == (ImportJobStatus.finished, 25, 0, 25)
+    assert job.emails_queued == 25 and count(User) == 25
+
+
+def test_two_workers_racing_for_one_job_write_each_row_once(app, now):
+    job_id = queue(roster_of(40), now)
+    db.session.remove()
+    start = threading.Barrier(2)
+
+    def run():
+        with app.app_context():
+            start.wait(timeout=30)
+            return run_import_job(job_id, now=now) is not None
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ran = [future.result(timeout=120) for future in [pool.submit(run) for _ in range(2)]]
+
+    assert sorted(ran) == [False, True]
+    job = job_row(job_id)
+    assert (job.status, job.created_count, job.failure_message) == (ImportJobStatus.finished, 40, None)
+    assert count(User) == 40
+
+
+def test_a_strict_job_is_all_or_nothing_even_when_it_stops_midway(app, monkeypatch, now):
+    monkeypatch.setattr(roster_import, "BATCH_SIZE", 10)
+    job_id = queue(roster_of(25), now, strict=True)
+    crash_in_batch(monkeypatch, 3)
+    with pytest.raises(Crash):
+        run_import_job(job_id, now=now, worker=worker_at(Clock(), pid=ended_process_id()))
+    db.session.rollback()
+    assert count(User) == 0  # the first two batches were not committed either
+
+    monkeypatch.undo()
+    assert run_due(now=now)["imports_resumed"] == 1
+    assert (job_row(job_id).created_count, count(User)) == (25, 25)
+
+
+def test_a_job_the_database_stops_says_so_in_a_sentence_without_sql_or_password_hashes(app, monkeypatch, now):
+    from sqlalchemy.exc import IntegrityError
+
+    monkeypatch.setattr(roster_import, "BATCH_SIZE", 10)
+    job_id = queue(roster_of(25), now)
+    writes = roster_import._write
+
+    def write(batch, *args, **kwargs):
+        write.calls += 1
+        if write.calls == 2:
+            raise IntegrityError("INSERT INTO users (email, password_hash) VALUES (?, ?)",
+                                 ("person12@example.com", "scrypt:32768:8:1$salt$hash"), Exception("UNIQUE"))
+        return writes(batch, *args, **kwargs)
+
+    write.calls = 0
+    monkeypatch.setattr(roster_import, "_write", write)
+    job = run_import_job(job_id, now=now)
+
+    assert job.status == ImportJobStatus.failed
+    assert job.failure_message == (
+        "The import stopped after 10 of 25 rows because the database refused a change (an account may have been "
+        "changed meanwhile). The rows before were imported; import the file again (existing accounts are matched "
+        "by email) to finish it.")
+    assert count(User) == 10
 
 
 def test_a_file_that_is_not_a_roster_is_refused_before_any_job_exists(app, now):

@@ -14,13 +14,9 @@ from lms.clock import utcnow
 from lms.enrollment.invitations.models import Invitation, InvitationStatus
 from lms.enrollment.invitations.services import invite_people, set_account
 from lms.extensions import db
-from lms.notifications.dispatcher import (
-    LEASE,
-    NO_MAIL_SERVER,
-    claim_due_emails,
-    dispatch_due_emails,
-)
+from lms.notifications.dispatcher import NO_MAIL_SERVER, claim_due_emails, dispatch_due_emails
 from lms.notifications.models import OutboxEmail, OutboxStatus
+from tests.conftest import Clock, ended_process_id, user_of, worker_at
 
 PASSWORD = "my-own-password-123"
 
@@ -293,16 +289,59 @@ def test_retries_back_off_1_5_30_minutes_then_the_email_fails(app, smtp_server, 
     assert smtp_server.messages == []
 
 
-def test_emails_claimed_by_a_dispatcher_that_crashed_go_out_after_the_lease(app, smtp_server, now):
+def test_emails_claimed_by_a_worker_that_stopped_beating_go_out_once_it_counts_as_gone(app, smtp_server, now):
     invite(["ann@example.com", "bob@example.com"], now=now)
-    claimed = claim_due_emails(now=now)  # ...and the process dies before sending
-    assert len(claimed) == 2
+    clock = Clock()
+    frozen = worker_at(clock)
+    assert len(claim_due_emails(now=now, worker=frozen)) == 2  # ...and it never beats again
+    other = worker_at(clock)
 
-    assert dispatch_due_emails(now=now + LEASE - timedelta(seconds=1)).sent == 0
+    clock.advance(seconds=29)
+    assert dispatch_due_emails(now=now, worker=other).sent == 0
     assert smtp_server.messages == []
 
-    assert dispatch_due_emails(now=now + LEASE + timedelta(seconds=1)).sent == 2
+    clock.advance(seconds=2)  # 31 s without a heartbeat: LMS_WORKER_TIMEOUT_SECONDS is 30
+    assert dispatch_due_emails(now=now, worker=other).sent == 2
     assert sorted(message["To"] for message in smtp_server.messages) == ["ann@example.com", "bob@example.com"]
+
+
+def test_a_worker_that_beats_keeps_its_emails_however_long_it_works(app, smtp_server, now):
+    invite(["ann@example.com"], now=now)
+    clock = Clock()
+    busy = worker_at(clock)
+    claim_due_emails(now=now, worker=busy)
+    other = worker_at(clock)
+    for _ in range(10):  # five minutes of heartbeats
+        clock.advance(seconds=30)
+        busy.beat()
+        assert dispatch_due_emails(now=now, worker=other).sent == 0
+    assert smtp_server.messages == []
+
+
+def test_emails_of_a_worker_whose_process_ended_go_to_the_next_worker_at_once(app, smtp_server, now):
+    invite(["ann@example.com", "bob@example.com"], now=now)
+    killed = worker_at(Clock(), pid=ended_process_id())
+    claim_due_emails(now=now, worker=killed)
+
+    assert dispatch_due_emails(now=now).sent == 2  # no wait: that process no longer exists
+    assert len(smtp_server.messages) == 2
+
+
+def test_a_worker_that_lost_its_lease_records_nothing_over_the_new_owner(app, smtp_server, now):
+    from lms.notifications.dispatcher import _record_sent, _Sending, DispatchReport
+
+    invite(["ann@example.com"], now=now)
+    clock = Clock()
+    frozen = worker_at(clock)
+    (email_id,) = claim_due_emails(now=now, worker=frozen)
+    clock.advance(seconds=31)
+    new_owner = worker_at(clock)
+    assert claim_due_emails(now=now, worker=new_owner) == [email_id]
+
+    _record_sent([db.session.get(OutboxEmail, email_id)], _Sending(app, now, frozen), DispatchReport())
+    db.session.commit()
+    (row,) = outbox()
+    assert (row.status, row.locked_by) == (OutboxStatus.queued, new_owner.id)
 
 
 def test_an_email_that_cannot_be_rendered_fails_without_holding_up_the_others(app, smtp_server, make_user, now):
@@ -419,3 +458,35 @@ def test_an_invitation_lists_the_sessions_with_their_dates(app, smtp_server, adm
     assert "You are invited to these training sessions:" in body
     # written as the session invitation email writes dates
     assert f"{session.program.title} — Spring intake: 12 March 2026, 10:00 Coordinated Universal Time" in body
+
+
+def test_a_server_that_never_answers_times_out_each_email_and_run_due_does_the_rest(
+        app, hanging_smtp_server, make_user, monkeypatch, now):
+    from lms.due_work import run_due
+
+    monkeypatch.setitem(app.config, "MAIL_TIMEOUT", 0.5)
+    emails = [f"person{number}@example.com" for number in range(12)]
+    invite(emails, now=now)
+    leaving = make_user("leaving@example.com", deactivate_on=now.date())
+
+    counts = run_due(now=now)  # returns: every connection and command times out
+
+    assert counts["deactivated_users"] == 1 and user_of(leaving.email).status == UserStatus.deactivated
+    assert (counts["emails_sent"], counts["emails_retrying"]) == (0, 12)
+    rows = outbox(OutboxEmail.recipient.in_(emails))
+    assert {row.last_error for row in rows} == {"SMTP server did not answer within 0.5 s"}
+    assert {(row.status, row.attempts, row.next_attempt_at, row.locked_by) for row in rows} == {
+        (OutboxStatus.queued, 1, now + timedelta(minutes=1), None)}
+    assert len(hanging_smtp_server.connections) <= app.config["MAIL_CONNECTIONS"]
+
+
+def test_an_unreachable_server_stops_the_run_after_one_batch(app, hanging_smtp_server, monkeypatch, now):
+    """Later batches would only wait out the same timeout again: they wait for the next run."""
+    monkeypatch.setitem(app.config, "MAIL_TIMEOUT", 0.3)
+    invite([f"person{number}@example.com" for number in range(30)], now=now)
+
+    report = dispatch_due_emails(now=now, batch_size=10)
+
+    assert (report.retrying, report.server_unreachable) == (10, True)
+    untried = outbox(OutboxEmail.attempts == 0)
+    assert len(untried) == 20 and {row.locked_by for row in untried} == {None}

@@ -8,7 +8,7 @@ from lms import create_app
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.programs.cascade import assign_group
-from lms.scheduler import run_due_job
+from lms.scheduler import run_due_job, start_worker
 from tests.pages import utcnow
 
 
@@ -34,8 +34,12 @@ def test_an_email_due_while_the_app_was_down_goes_out_once_after_the_restart(
     assert smtp_server.to("ann@example.com") == []
 
     second = restarted(app)
-    run_due_job(second)  # the scheduler's job, as it runs first thing at start
-    run_due_job(second)  # a second tick finds nothing left to send
+    worker = start_worker(second)
+    try:
+        run_due_job(second, "emails", worker)  # the scheduler's email job, as it runs first thing at start
+        run_due_job(second, "emails", worker)  # a second tick finds nothing left to send
+    finally:
+        worker.stop()
 
     messages = smtp_server.to("ann@example.com")
     assert len(messages) == 1

@@ -4,7 +4,7 @@
 database as it is, without writing: it is the preview, and a dry run. `run_import` writes the
 plan batch by batch: accounts, labels, invitations or account emails, group memberships (which
 enroll people in the groups' sessions, R2). It never commits; the caller does (the CLI once,
-a background job after each batch so its progress shows).
+a background job after each batch so its progress shows, or once when the import is strict).
 """
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -159,11 +159,24 @@ def _changes(user, given, mode):
     return changes
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where a job whose worker died stands: the rows of the plan it wrote, and what it counted."""
+    rows: int
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    emails_queued: int = 0
+
+
 def run_import(roster, *, actor, now, mode="create", defaults=None, strict=False, dry_run=False,
-               progress=None, checked=None) -> ImportReport:
+               progress=None, checked=None, before_write=None, resume: Resume | None = None) -> ImportReport:
     """Plan, then write the valid rows (all or none when strict). `checked(rows)` is called after
-    each batch planned, then `progress(done, report)` after each batch written. Nothing is
-    committed here."""
+    each batch planned; then for each batch, `before_write()` once its passwords are hashed and
+    just before it writes, and `progress(done, report)` after. With `resume`, the plan's first
+    `resume.rows` rows are already written: they are counted as the job counted them. Nothing
+    is committed here."""
     planned = plan_import(roster, mode=mode, defaults=defaults, now=now, actor=actor, progress=checked)
     report = report_of_plan(roster, planned, dry_run=dry_run)
     if dry_run:
@@ -171,13 +184,22 @@ def run_import(roster, *, actor, now, mode="create", defaults=None, strict=False
         return report
     if strict and report.errors:
         return report
-    first_email_id = db.session.scalar(select(func.max(OutboxEmail.id))) or 0
     done = 0
-    for batch in chunked(planned, BATCH_SIZE):
-        _write(batch, actor=actor, now=now)
+    if resume is not None:
+        done = resume.rows
+        for counter in ("created", "updated", "unchanged", "skipped", "emails_queued"):
+            setattr(report, counter, getattr(resume, counter))
+    emails_before = report.emails_queued
+    first_email_id = db.session.scalar(select(func.max(OutboxEmail.id))) or 0
+    for batch in chunked(planned[done:], BATCH_SIZE):
+        hashes = _hash_passwords_of(batch)  # the slow part, before the batch takes any lock
+        if before_write is not None:
+            before_write()
+        _write(batch, hashes, actor=actor, now=now)
         count_actions(report, batch)
         done += len(batch)
-        report.emails_queued = db.session.scalar(select(func.count()).where(OutboxEmail.id > first_email_id))
+        report.emails_queued = emails_before + db.session.scalar(
+            select(func.count()).where(OutboxEmail.id > first_email_id))
         if progress is not None:
             progress(done, report)
     record_event(actor, "roster.imported", "user", None, now=now, mode=mode, rows=report.total_rows,
@@ -202,11 +224,19 @@ def count_actions(report, rows):
             setattr(report, COUNTERS[row.action], getattr(report, COUNTERS[row.action]) + 1)
 
 
-def _write(batch, *, actor, now):
+def _hash_passwords_of(batch):
+    """line -> password hash, for the rows of the batch that set a password."""
+    rows = [row for row in batch if (row.action == "create" and row.values.get("password"))
+            or (row.action == "update" and "password" in row.changes)]
+    passwords = [row.values["password"] if row.action == "create" else row.changes["password"] for row in rows]
+    return dict(zip((row.line for row in rows), hash_passwords(passwords), strict=True))
+
+
+def _write(batch, hashes, *, actor, now):
     creates = [row for row in batch if row.action == "create"]
     updates = [row for row in batch if row.action == "update"]
-    _create_accounts(creates, actor=actor, now=now)
-    _update_accounts(updates, now=now)
+    _create_accounts(creates, hashes, actor=actor, now=now)
+    _update_accounts(updates, hashes, now=now)
     _join_groups(creates + updates, actor=actor, now=now)
 
 
@@ -220,12 +250,10 @@ def hash_passwords(passwords):
         return list(pool.map(generate_password_hash, passwords, chunksize=max(1, len(passwords) // (workers * 4))))
 
 
-def _create_accounts(rows, *, actor, now):
+def _create_accounts(rows, hashes_by_line, *, actor, now):
     if not rows:
         return
-    with_password = [row for row in rows if row.values.get("password")]
-    hashes = dict(zip((row.email for row in with_password),
-                      hash_passwords(row.values["password"] for row in with_password), strict=True))
+    hashes = {row.email: hashes_by_line[row.line] for row in rows if row.line in hashes_by_line}
     insert_rows(User, [
         {"email": row.email, "first_name": row.values.get("first_name", ""),
          "last_name": row.values.get("last_name", ""), "role": Role(row.values["role"]),
@@ -257,13 +285,11 @@ def _create_accounts(rows, *, actor, now):
                   for row in rows if row.email in hashes and row.values["send_email"]], now=now)
 
 
-def _update_accounts(rows, *, now):
+def _update_accounts(rows, hashes_by_line, *, now):
     changed = [row for row in rows if row.changes]
     if not changed:
         return
-    with_password = [row for row in changed if "password" in row.changes]
-    hashes = dict(zip((row.user_id for row in with_password),
-                      hash_passwords(row.changes["password"] for row in with_password), strict=True))
+    hashes = {row.user_id: hashes_by_line[row.line] for row in changed if row.line in hashes_by_line}
     for fields in {tuple(sorted(set(row.changes) - {"labels"})) for row in changed}:
         same = [row for row in changed if tuple(sorted(set(row.changes) - {"labels"})) == fields]
         db.session.execute(update(User), [

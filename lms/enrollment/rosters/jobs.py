@@ -5,6 +5,12 @@ picked up again by the next one (`run_queued_import_jobs`, from the scheduler's 
 The page's path: `preview_import` reads and plans the roster into a draft (nothing else is
 written), `start_import_job` queues it when the admin presses Import, and
 `run_import_job_in_thread` runs it outside the request.
+
+A running job is leased to its worker (lms.workers), which renews the lease by its heartbeat;
+every batch first checks, in its own transaction, that the job is still its own (fencing), so
+two workers never write one job. When the worker dies the next one takes the job over at once
+and resumes after its last committed batch, counting what was already written. A strict job
+writes everything in one transaction: all or nothing.
 """
 import logging
 import threading
@@ -12,17 +18,25 @@ from datetime import date, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from lms.accounts.models import User
 from lms.clock import utcnow
-from lms.enrollment.rosters.importer import count_actions, defaults_for, plan_import, report_of_plan, run_import
+from lms.enrollment.rosters.importer import (
+    Resume,
+    count_actions,
+    defaults_for,
+    plan_import,
+    report_of_plan,
+    run_import,
+)
 from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
 from lms.enrollment.rosters.parser import RosterUnreadable, cell_text, load_roster
 from lms.errors import DomainError
 from lms.extensions import db
+from lms.workers import working
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=10)
 DRAFT_LIFETIME = timedelta(days=1)  # a draft holds the roster (maybe passwords): not for long
 MAX_REPORTED_ERRORS = 5000
 
@@ -134,12 +148,14 @@ def discard_stale_import_drafts(*, now) -> int:
 
 
 def run_import_job_in_thread(app, job_id) -> threading.Thread:
-    """Run a queued job outside the request that queued it (the page polls its progress)."""
+    """Run a queued job outside the request that queued it (the page polls its progress); the
+    thread is a worker of its own, with its heartbeat."""
 
     def work():
         with app.app_context():
             try:
-                run_import_job(job_id, now=utcnow())
+                with working(app) as worker:
+                    run_import_job(job_id, now=utcnow(), worker=worker)
             finally:
                 db.session.remove()
 
@@ -152,31 +168,58 @@ def _iso(day):
     return day.isoformat() if day else None
 
 
-def _claimable(now):
-    """Queued, or running under a lease that ran out (its worker died)."""
+class LeaseLost(Exception):
+    """Another worker took this job over (this one was taken for gone): it stops writing."""
+
+
+def _claimable(worker):
+    """Queued, or running for a worker that is gone."""
     return or_(ImportJob.status == ImportJobStatus.queued,
-               (ImportJob.status == ImportJobStatus.running) & (ImportJob.locked_until < now))
+               (ImportJob.status == ImportJobStatus.running) & worker.owner_is_gone(ImportJob.locked_by))
 
 
-def claim_import_job(job_id, *, now) -> bool:
-    """Take the job for this worker (queued, or running under an expired lease); commits."""
+def claim_import_job(job_id, *, now, worker) -> bool:
+    """Take the job for `worker` (queued, or running for a worker that is gone); commits."""
     claimed = db.session.execute(
-        update(ImportJob).where(ImportJob.id == job_id, _claimable(now))
-        .values(status=ImportJobStatus.running, locked_until=now + LEASE, started_at=now)
+        update(ImportJob).where(ImportJob.id == job_id, _claimable(worker))
+        .values(status=ImportJobStatus.running, locked_by=worker.id)
         .execution_options(synchronize_session=False)
     ).rowcount
+    if claimed:
+        db.session.execute(update(ImportJob).where(ImportJob.id == job_id, ImportJob.started_at.is_(None))
+                           .values(started_at=now).execution_options(synchronize_session=False))
     db.session.commit()
     return bool(claimed)
 
 
-def run_import_job(job_id, *, now, actor=None) -> ImportJob | None:
-    """Run a queued job to its end, committing its progress after each batch of rows."""
-    if not claim_import_job(job_id, now=now):
+def _hold(job, worker):
+    """Fencing, first in a transaction: the job is still this worker's, and (PostgreSQL: row
+    lock; SQLite: the write lock) stays so until the commit."""
+    held = db.session.execute(
+        update(ImportJob).where(ImportJob.id == job.id, ImportJob.locked_by == worker.id)
+        .values(locked_by=worker.id).execution_options(synchronize_session=False)
+    ).rowcount
+    if not held:
+        raise LeaseLost(f"import job {job.id} was taken over by another worker")
+
+
+def run_import_job(job_id, *, now, worker=None, actor=None) -> ImportJob | None:
+    """Run a queued job to its end (or resume one whose worker died), committing its progress
+    after each batch of rows (a strict job: once, at the end). None: another worker has it."""
+    if worker is None:
+        with working() as worker:
+            return run_import_job(job_id, now=now, worker=worker, actor=actor)
+    if not claim_import_job(job_id, now=now, worker=worker):
         return None
     job = db.session.get(ImportJob, job_id)
+    db.session.refresh(job)
     options = job.options or {}
     defaults = dict(options.get("defaults") or defaults_for())
     defaults["deactivate_on"] = date.fromisoformat(defaults["deactivate_on"]) if defaults.get("deactivate_on") else None
+    resume = (Resume(rows=job.rows_processed, created=job.created_count, updated=job.updated_count,
+                     unchanged=job.unchanged_count, skipped=job.skipped_count, emails_queued=job.emails_queued)
+              if job.rows_processed else None)
+    total = job.rows_total
     try:
         roster = load_roster(job.input_data or b"", filename=job.filename or "", kind=options.get("kind", "auto"),
                              languages=current_app.config["LMS_LANGUAGES"])
@@ -184,30 +227,53 @@ def run_import_job(job_id, *, now, actor=None) -> ImportJob | None:
             actor = db.session.get(User, job.created_by_id)
 
         def checked(rows):
-            job.rows_checked, job.locked_until = rows, now + LEASE
+            _hold(job, worker)
+            job.rows_checked = rows
             db.session.commit()
+
+        def before_write():
+            _hold(job, worker)  # a strict job's first hold lasts until its one commit, at the end
 
         def progress(done, report):
-            _record(job, report, done=done)
-            job.locked_until = now + LEASE
-            db.session.commit()
+            if not job.is_strict:
+                _record(job, report, done=done)
+                db.session.commit()
 
         report = run_import(roster, actor=actor, now=now, mode=job.mode, defaults=defaults,
-                            strict=job.is_strict, progress=progress, checked=checked)
+                            strict=job.is_strict, progress=progress, checked=checked,
+                            before_write=before_write, resume=resume)
+        _hold(job, worker)
+    except LeaseLost:
+        log.warning("import job %s was taken over by another worker; %s stops", job_id, worker.id)
+        db.session.rollback()
+        return None
     except RosterUnreadable as error:
         db.session.rollback()
-        _finish(job, now, failure=str(error))
-        return job
-    except Exception as error:  # the job says it failed; what was committed before stays
+        return _finish(job, now, worker, failure=str(error))
+    except SQLAlchemyError:
         log.exception("import job %s failed", job_id)
         db.session.rollback()
-        _finish(job, now, failure=f"The import stopped: {error}")
-        return job
+        return _finish(job, now, worker, failure=_stopped(job, total, "the database refused a change "
+                                                                     "(an account may have been changed meanwhile)"))
+    except Exception:  # the job says it failed; what was committed before stays
+        log.exception("import job %s failed", job_id)
+        db.session.rollback()
+        return _finish(job, now, worker, failure=_stopped(job, total, "of an unexpected error (see the server log)"))
     _record(job, report, done=roster.total_rows)
     job.rows_checked = roster.total_rows
     job.errors = _errors_with_rows(report.errors, roster)
-    _finish(job, now)
-    return job
+    return _finish(job, now, worker)
+
+
+def _stopped(job, total, why):
+    """The failure as the admin reads it: never the database's own message, which quotes the
+    SQL and its parameters (they can hold password hashes)."""
+    db.session.refresh(job)
+    done = job.rows_processed
+    if job.is_strict or not done:
+        return f"The import stopped because {why}; nothing was imported. Preview it again to retry."
+    return (f"The import stopped after {done:,} of {total:,} rows because {why}. The rows before were imported; "
+            f"import the file again (existing accounts are matched by email) to finish it.")
 
 
 def _record(job, report, *, done):
@@ -232,15 +298,29 @@ def _errors_with_rows(errors, roster):
     return reported
 
 
-def _finish(job, now, failure=None):
+def _finish(job, now, worker, failure=None):
+    try:
+        _hold(job, worker)
+    except LeaseLost:
+        db.session.rollback()
+        return None
     job.status = ImportJobStatus.failed if failure else ImportJobStatus.finished
     job.failure_message = failure
-    job.finished_at, job.locked_until = now, None
+    job.finished_at, job.locked_by = now, None
     job.input_data = None  # the roster may hold passwords: it is not kept once imported
     db.session.commit()
+    return job
 
 
-def run_queued_import_jobs(*, now) -> int:
-    """Jobs nobody is running (a worker died, or the server restarted mid-import)."""
-    waiting = db.session.scalars(select(ImportJob.id).where(_claimable(now)).order_by(ImportJob.id)).all()
-    return sum(1 for job_id in waiting if run_import_job(job_id, now=now) is not None)
+def run_queued_import_jobs(*, now, worker=None) -> int:
+    """Jobs nobody is running (queued for the scheduler, or their worker died mid-import)."""
+    if worker is None:
+        with working() as worker:
+            return run_queued_import_jobs(now=now, worker=worker)
+    worker.forget_gone_workers()
+    ran = 0
+    for job_id in db.session.scalars(select(ImportJob.id).where(_claimable(worker)).order_by(ImportJob.id)).all():
+        if worker.stopping.is_set():
+            break
+        ran += run_import_job(job_id, now=now, worker=worker) is not None
+    return ran

@@ -53,7 +53,7 @@ class ImportJob(db.Model):
     # A draft's rows as the preview shows them (lms.enrollment.import_jobs.preview_rows).
     preview: Mapped[list | None] = mapped_column(JSON, deferred=True)
     failure_message: Mapped[str | None] = mapped_column(Text)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_by: Mapped[str | None] = mapped_column(String(120))  # the worker running it (lms.workers)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
