@@ -13,7 +13,7 @@ from lms.enrollment.links.services import discard_stale_signups
 from lms.enrollment.rosters.jobs import discard_stale_import_drafts, run_queued_import_jobs
 from lms.extensions import db
 from lms.notifications.dispatcher import dispatch_due_emails
-from lms.workers import working
+from lms.workers import with_worker
 
 
 def run_due_changes(*, now, worker=None) -> dict:
@@ -40,11 +40,9 @@ def run_due_imports(*, now, worker) -> dict:
 DUE_WORK = {"changes": run_due_changes, "emails": run_due_emails, "imports": run_due_imports}
 
 
-def run_due(*, now, worker=None) -> dict:
+@with_worker
+def run_due(*, now, worker) -> dict:
     """Every kind of due work, one after the other (`lms run-due`)."""
-    if worker is None:
-        with working() as worker:
-            return run_due(now=now, worker=worker)
     counts = {}
     for work in DUE_WORK.values():
         counts.update(work(now=now, worker=worker))

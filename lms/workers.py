@@ -17,6 +17,7 @@ import secrets
 import socket
 import threading
 from contextlib import contextmanager
+from functools import wraps
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -69,11 +70,13 @@ class Worker:
     # Registration and heartbeat run on their own connection and commit at once, so they never
     # wait for (or join) the work's transaction.
 
+    def _new_row(self, now):
+        return insert(WorkerHeartbeat).values(id=self.id, hostname=self.hostname, pid=self.pid,
+                                              started_at=now, beat_at=now)
+
     def register(self):
-        now = self.clock()
         with self.engine.begin() as connection:
-            connection.execute(insert(WorkerHeartbeat).values(id=self.id, hostname=self.hostname, pid=self.pid,
-                                                              started_at=now, beat_at=now))
+            connection.execute(self._new_row(self.clock()))
         self.forget_gone_workers()
         return self
 
@@ -86,8 +89,7 @@ class Worker:
                                          .values(beat_at=now)).rowcount
             if not renewed:
                 log.warning("worker %s was taken for gone; registering again", self.id)
-                connection.execute(insert(WorkerHeartbeat).values(id=self.id, hostname=self.hostname, pid=self.pid,
-                                                                  started_at=now, beat_at=now))
+                connection.execute(self._new_row(now))
 
     def alive_after(self) -> datetime:
         return self.clock() - self.timeout
@@ -162,3 +164,16 @@ def working(app=None):
         raise
     finally:
         worker.stop()
+
+
+def with_worker(service):
+    """A service taking `worker=`: called without one, it runs under a worker of its own."""
+
+    @wraps(service)
+    def call(*args, worker=None, **kwargs):
+        if worker is not None:
+            return service(*args, worker=worker, **kwargs)
+        with working() as worker:
+            return service(*args, worker=worker, **kwargs)
+
+    return call

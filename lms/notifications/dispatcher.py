@@ -28,7 +28,7 @@ from lms.notifications.mime import Envelope, address, mailbox, multipart_alterna
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.render import Links, hooks_of, render_email
 from lms.notifications.smtp_pool import SmtpPool
-from lms.workers import working
+from lms.workers import with_worker
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +79,12 @@ def claim_due_emails(*, now, worker, limit=BATCH_SIZE) -> list[int]:
     return sorted(ids)
 
 
-def dispatch_due_emails(*, now, worker=None, batch_size=BATCH_SIZE, max_batches=None) -> DispatchReport:
+@with_worker
+def dispatch_due_emails(*, now, worker, batch_size=BATCH_SIZE, max_batches=None) -> DispatchReport:
     """Send every email due at `now`; commits as it goes (the rows are the truth). Without a
     worker, one is registered for the call."""
     if not current_app.config.get("MAIL_SERVER"):
-        report = DispatchReport(held=_hold_without_server(now))
-        return report
-    if worker is None:
-        with working() as worker:
-            return dispatch_due_emails(now=now, worker=worker, batch_size=batch_size, max_batches=max_batches)
+        return DispatchReport(held=_hold_without_server(now))
     report = DispatchReport()
     sending = _Sending(current_app, now, worker)
     # Outcomes are committed as they come while the rest of the batch is still being rendered;

@@ -155,6 +155,7 @@ def test_a_job_killed_mid_import_resumes_at_once_and_reports_every_row_it_create
     job = job_row(job_id)
     assert (job.status, job.created_count, job.skipped_count, job.rows_processed) == (ImportJobStatus.finished, 25, 0, 25)
     assert job.emails_queued == 25 and count(User) == 25
+    assert job.started_at == now  # the resumed job keeps the start of its first run
 
 
 def test_two_workers_racing_for_one_job_write_each_row_once(app, now):

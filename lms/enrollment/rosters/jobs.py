@@ -17,7 +17,7 @@ import threading
 from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from lms.accounts.models import User
@@ -34,7 +34,7 @@ from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
 from lms.enrollment.rosters.parser import RosterUnreadable, cell_text, load_roster
 from lms.errors import DomainError
 from lms.extensions import db
-from lms.workers import working
+from lms.workers import with_worker, working
 
 log = logging.getLogger(__name__)
 DRAFT_LIFETIME = timedelta(days=1)  # a draft holds the roster (maybe passwords): not for long
@@ -182,12 +182,10 @@ def claim_import_job(job_id, *, now, worker) -> bool:
     """Take the job for `worker` (queued, or running for a worker that is gone); commits."""
     claimed = db.session.execute(
         update(ImportJob).where(ImportJob.id == job_id, _claimable(worker))
-        .values(status=ImportJobStatus.running, locked_by=worker.id)
+        .values(status=ImportJobStatus.running, locked_by=worker.id,
+                started_at=func.coalesce(ImportJob.started_at, bindparam("now", now, type_=ImportJob.started_at.type)))  # a resumed job keeps its start
         .execution_options(synchronize_session=False)
     ).rowcount
-    if claimed:
-        db.session.execute(update(ImportJob).where(ImportJob.id == job_id, ImportJob.started_at.is_(None))
-                           .values(started_at=now).execution_options(synchronize_session=False))
     db.session.commit()
     return bool(claimed)
 
@@ -203,12 +201,10 @@ def _hold(job, worker):
         raise LeaseLost(f"import job {job.id} was taken over by another worker")
 
 
-def run_import_job(job_id, *, now, worker=None, actor=None) -> ImportJob | None:
+@with_worker
+def run_import_job(job_id, *, now, worker, actor=None) -> ImportJob | None:
     """Run a queued job to its end (or resume one whose worker died), committing its progress
     after each batch of rows (a strict job: once, at the end). None: another worker has it."""
-    if worker is None:
-        with working() as worker:
-            return run_import_job(job_id, now=now, worker=worker, actor=actor)
     if not claim_import_job(job_id, now=now, worker=worker):
         return None
     job = db.session.get(ImportJob, job_id)
@@ -312,11 +308,9 @@ def _finish(job, now, worker, failure=None):
     return job
 
 
-def run_queued_import_jobs(*, now, worker=None) -> int:
+@with_worker
+def run_queued_import_jobs(*, now, worker) -> int:
     """Jobs nobody is running (queued for the scheduler, or their worker died mid-import)."""
-    if worker is None:
-        with working() as worker:
-            return run_queued_import_jobs(now=now, worker=worker)
     worker.forget_gone_workers()
     ran = 0
     for job_id in db.session.scalars(select(ImportJob.id).where(_claimable(worker)).order_by(ImportJob.id)).all():
