@@ -21,6 +21,7 @@ scheduler`, killed with SIGKILL once 5,000 rows are written, then a new schedule
 job raced by two schedulers started together. Prints each job's end and counts.
 """
 import argparse
+import bisect
 import json
 import os
 import random
@@ -206,6 +207,27 @@ def check_import_kill(args, workdir):
     print(f"accounts                 {accounts:,} distinct emails (expected {2 * args.rows:,})")
 
 
+def received_so_far(record):
+    return len(record.read_text().split()) if record.exists() else 0
+
+
+def twice_per_kill(lines, boundaries):
+    """How many repeated messages had their first copy accepted before each kill (and after the
+    kill before): the ones that kill caught accepted but not yet recorded."""
+    first_seen, repeated = {}, set()
+    for position, message_id in enumerate(lines):
+        if message_id in first_seen:
+            repeated.add(message_id)
+        else:
+            first_seen[message_id] = position
+    counts = [0] * len(boundaries)
+    for message_id in repeated:
+        kill = bisect.bisect_right(boundaries, first_seen[message_id])
+        if kill < len(counts):
+            counts[kill] += 1
+    return counts
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hang", action="store_true", help="an SMTP server that never answers")
@@ -240,10 +262,10 @@ def main():
             scheduler = start_scheduler(environment, log)
             wait = chance.uniform(1.0, args.max_wait)  # the app takes about 1 s to start
             time.sleep(wait)
-            before = len(record.read_text().splitlines()) if record.exists() else 0
             scheduler.send_signal(signal.SIGKILL)
             scheduler.wait()
-            kills.append((round(wait, 2), before))
+            time.sleep(0.2)  # the sink may still be answering the last message the killed process sent
+            kills.append((round(wait, 2), received_so_far(record)))
         restarted = time.monotonic()
         scheduler = start_scheduler(environment, log)
         drained = None
@@ -267,13 +289,16 @@ def main():
         sink.wait(timeout=10)
         drop()
 
-    received = Counter(record.read_text().split()) if record.exists() else Counter()
+    lines = record.read_text().split() if record.exists() else []
+    received = Counter(lines)
     twice = sum(number - 1 for number in received.values() if number > 1)
+    per_kill = twice_per_kill(lines, [received for _, received in kills])
     print(f"backend                  {'postgresql' if args.database_url else 'sqlite'}")
     print(f"emails queued            {len(expected)}")
     print(f"kills (after s, received so far) {kills}")
     print(f"received unique          {len(set(received) & expected)}")
     print(f"sent twice               {twice}  (at most {len(kills)} kills x MAIL_CONNECTIONS allowed)")
+    print(f"  by kill                {per_kill}")
     print(f"lost                     {len(expected - set(received))}")
     print(f"left stuck               {sum(number for status, number in counts.items() if status != OutboxStatus.sent)}")
     print(f"outbox empty after       {f'{drained:.1f} s' if drained is not None else 'not within 300 s'} from the last restart")

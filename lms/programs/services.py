@@ -135,10 +135,24 @@ def session_lines(sessions):
 
 def pending_sessions_of(user_id):
     """The sessions a person is invited to and has not answered yet."""
-    return db.session.scalars(
-        select(ProgramSession).join(Enrollment, Enrollment.session_id == ProgramSession.id)
-        .where(Enrollment.user_id == user_id, Enrollment.status == EnrollmentStatus.invited)
-    ).all()
+    return pending_sessions_by_user([user_id]).get(user_id, [])
+
+
+def pending_sessions_by_user(user_ids) -> dict[int, list]:
+    """{user id: the sessions they are invited to and have not answered yet}, in one query
+    (with their programs, which the invitation emails name)."""
+    from sqlalchemy.orm import joinedload
+
+    by_user: dict[int, list] = {}
+    if not user_ids:
+        return by_user
+    for user_id, session in db.session.execute(
+        select(Enrollment.user_id, ProgramSession).join(Enrollment, Enrollment.session_id == ProgramSession.id)
+        .where(Enrollment.user_id.in_(list(user_ids)), Enrollment.status == EnrollmentStatus.invited)
+        .options(joinedload(ProgramSession.program))
+    ):
+        by_user.setdefault(user_id, []).append(session)
+    return by_user
 
 
 def open_sessions_of_groups(group_ids, *, now):

@@ -398,6 +398,50 @@ def test_a_failed_account_email_no_longer_holds_the_password(app, smtp_server, n
     assert "password" not in row.context
 
 
+class Crash(BaseException):
+    """The process dies here (kill -9): no handler runs, nothing more is committed."""
+
+
+def test_a_crash_right_after_the_servers_250_repeats_only_the_emails_in_flight(app, smtp_server, monkeypatch, now):
+    from lms.notifications import dispatcher
+
+    emails = [f"person{number}@example.com" for number in range(40)]
+    invite(emails, now=now)
+    mark_sent, release = dispatcher._Sending.mark_sent, dispatcher._release
+
+    def crash_on_the_fourth_record(self, email_ids):
+        crash_on_the_fourth_record.calls += 1
+        if crash_on_the_fourth_record.calls == 4:  # the server has said 250 for these
+            raise Crash()
+        return mark_sent(self, email_ids)
+
+    crash_on_the_fourth_record.calls = 0
+    monkeypatch.setattr(dispatcher._Sending, "mark_sent", crash_on_the_fourth_record)
+    monkeypatch.setattr(dispatcher, "_release", lambda worker: None)  # kill -9 frees nothing
+    clock = Clock()
+    with pytest.raises(Crash):
+        dispatch_due_emails(now=now, worker=worker_at(clock))
+    db.session.rollback()
+    monkeypatch.setattr(dispatcher._Sending, "mark_sent", mark_sent)
+    monkeypatch.setattr(dispatcher, "_release", release)
+    recorded_before_the_crash = len(outbox(OutboxEmail.status == OutboxStatus.sent))
+    received_before_the_crash = len(smtp_server.messages)
+    assert recorded_before_the_crash >= 3
+    assert received_before_the_crash > recorded_before_the_crash
+
+    clock.advance(seconds=31)  # the dead worker's heartbeat is 31 s old
+    assert dispatch_due_emails(now=now, worker=worker_at(clock)).sent == 40 - recorded_before_the_crash
+
+    received = Counter(message["To"] for message in smtp_server.messages)
+    assert set(received) == set(emails)
+    sent_twice = [email for email, count in received.items() if count == 2]
+    assert 1 <= len(sent_twice) <= app.config["MAIL_CONNECTIONS"]
+    assert max(received.values()) == 2
+    for email in sent_twice:  # a receiving server can drop the repeat
+        assert len({message["Message-ID"] for message in smtp_server.messages if message["To"] == email}) == 1
+    assert {row.status for row in outbox()} == {OutboxStatus.sent}
+
+
 # --- volume and concurrency (R10) ----------------------------------------------------------
 
 

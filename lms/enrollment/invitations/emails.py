@@ -8,20 +8,34 @@ from lms.enrollment.groups.services import group_names_by_user
 from lms.enrollment.invitations.models import Invitation
 from lms.extensions import db
 from lms.notifications.render import email_kind
-from lms.programs.services import pending_sessions_of, session_lines
+from lms.programs.services import pending_sessions_by_user, pending_sessions_of, session_lines
 from lms.tokens import token_from_nonce
 
 
 def preload_invitations(emails):
-    """The invitations a batch of emails names, with inviter and invitee, in one query."""
+    """The invitations a batch of emails names, with inviter and invitee, and the sessions each
+    invitee is invited to, in a few queries for the whole batch."""
     ids = {email.invitation_id for email in emails if email.invitation_id}
     if not ids:
         return []
-    return db.session.scalars(
+    invitations = db.session.scalars(
         select(Invitation).where(Invitation.id.in_(ids))
         .options(selectinload(Invitation.invited_by), selectinload(Invitation.user))
         .execution_options(populate_existing=True)
     ).all()
+    invitee_of = {invitation.id: invitation.user_id for invitation in invitations}
+    sessions = pending_sessions_by_user(set(invitee_of.values()))
+    for email in emails:
+        if email.invitation_id in invitee_of:
+            email.invitee_sessions = sessions.get(invitee_of[email.invitation_id], [])
+    return invitations + [session for listed in sessions.values() for session in listed]
+
+
+def _sessions_of_invitee(email, invitation, preview):
+    if preview is not None:
+        return email.preview_sessions
+    preloaded = getattr(email, "invitee_sessions", None)  # set for the batch by preload_invitations
+    return preloaded if preloaded is not None else pending_sessions_of(invitation.user_id)
 
 
 def _invitation_context(email, links):
@@ -36,8 +50,7 @@ def _invitation_context(email, links):
         "role": invitation.role.value,
         "group_names": email.context["group_names"] if "group_names" in email.context
         else _current_group_names(invitation.user_id),
-        "sessions": session_lines(getattr(email, "preview_sessions", None) if preview is not None
-                                  else pending_sessions_of(invitation.user_id)),
+        "sessions": session_lines(_sessions_of_invitee(email, invitation, preview)),
         "link": links("registration.invitation", token=token),
         "expires_on": format_date(invitation.expires_at, format="long"),
     }
