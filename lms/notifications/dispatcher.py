@@ -7,7 +7,9 @@ Emails go out over a few SMTP connections at once (lms.notifications.smtp_pool),
 recorded as sent, and committed, as soon as the server has accepted it: no more emails are
 handed to the connections than the connections themselves, so a crash can repeat at most
 the `MAIL_CONNECTIONS` messages in flight at that instant (each keeps its stable Message-ID,
-so a receiving server can drop the repeat). Outcomes that arrive together share a commit.
+so a receiving server can drop the repeat). The outcomes are written on a thread of their own
+(lms.notifications.recording) while this one renders and sends; those that arrive together
+share a write.
 Failures are retried with back-off; permanent refusals (5xx) and the last attempt end `failed`
 with the server's answer. Every write names the worker (fencing): one that lost its lease
 records nothing over the new owner's work.
@@ -26,6 +28,7 @@ from sqlalchemy import and_, or_, select, update
 from lms.extensions import db
 from lms.notifications.mime import Envelope, address, mailbox, multipart_alternative
 from lms.notifications.models import OutboxEmail, OutboxStatus
+from lms.notifications.recording import Failure, OutcomeRecorder
 from lms.notifications.render import Links, hooks_of, render_email
 from lms.notifications.smtp_pool import SmtpPool
 from lms.workers import with_worker
@@ -36,9 +39,7 @@ BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30))
 MAX_ATTEMPTS = len(BACKOFF) + 1
 BATCH_SIZE = 200
 NO_MAIL_SERVER = "not sent: no mail server (set MAIL_SERVER)"
-SECRET_CONTEXT_KEYS = ("password",)
-KINDS_WITH_SECRETS = ("account_created",)  # the kinds whose context may hold a secret
-OUTBOX = OutboxEmail.__table__
+WAIT_FOR_OUTCOMES = 1.0  # seconds between looks at the recorder while waiting for the server
 
 
 @dataclass
@@ -87,15 +88,16 @@ def dispatch_due_emails(*, now, worker, batch_size=BATCH_SIZE, max_batches=None)
         return DispatchReport(held=_hold_without_server(now))
     report = DispatchReport()
     sending = _Sending(current_app, now, worker)
-    # Outcomes are committed as they come while the rest of the batch is still being rendered;
-    # expiring the batch's rows at each commit would reload them one by one. The rows are
-    # leased to this worker, and _preload reads the rest afresh for every batch.
+    # The batch's rows stay loaded across the claim's commits (they are leased to this
+    # worker, and _preload reads the rest afresh for every batch).
     session = db.session()
     session.expire_on_commit = False
     config = current_app.config
+    recorder = None
     try:
         worker.forget_gone_workers()
         with SmtpPool(current_app.extensions["mail"], config["MAIL_CONNECTIONS"], timeout=config["MAIL_TIMEOUT"]) as pool:
+            recorder = sending.recorder = OutcomeRecorder(db.engine, worker_id=worker.id, now=now, pool=pool)
             batches = 0
             while (max_batches is None or batches < max_batches) and not worker.stopping.is_set():
                 ids = claim_due_emails(now=now, worker=worker, limit=batch_size)
@@ -110,6 +112,10 @@ def dispatch_due_emails(*, now, worker, batch_size=BATCH_SIZE, max_batches=None)
                     log.warning("the SMTP server could not be reached; the other due emails wait for the next run")
                     break
     finally:
+        if recorder is not None:
+            recorder.close()
+            report.sent, report.retrying, report.failed = recorder.sent, recorder.retrying, recorder.failed
+            report.errors = recorder.errors
         db.session.rollback()
         _release(worker)
         session.expire_on_commit = True
@@ -146,32 +152,12 @@ class _Sending:
         sender = app.config["MAIL_DEFAULT_SENDER"]
         self.now = now
         self.worker = worker
+        self.recorder = None  # the run's OutcomeRecorder
         self.timeout = app.config["MAIL_TIMEOUT"]
         self.links = Links(app)
         self.from_header = address(sender)
         self.envelope_from = parseaddr(sanitize_address(sender))[1]
         self.domain = message_id_domain(app)
-        self._sent_values = None
-
-    def mark_sent(self, email_ids) -> int:
-        """UPDATE the rows still leased to this worker to sent; how many were. Written in the
-        driver's own SQL: run once per outcome, SQLAlchemy's statement execution would cost
-        more than the database does (docs/performance.md)."""
-        connection = db.session.connection()
-        dialect = connection.dialect
-        if self._sent_values is None:
-            sent_at = OUTBOX.c.sent_at.type.bind_processor(dialect)(self.now)
-            self._sent_values = (OutboxStatus.sent.value, sent_at, self.worker.id)
-        if dialect.name == "postgresql":
-            # This commit need not wait for the WAL flush: a killed worker loses nothing (the
-            # server has it); only a crash of the database server itself could forget the last
-            # fraction of a second, and those emails go again with their Message-ID. SQLite's
-            # synchronous = NORMAL is the same trade (lms.extensions).
-            connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        sql = (f"UPDATE outbox_emails SET status = {mark}, sent_at = {mark}, attempts = attempts + 1, "
-               f"locked_by = NULL, last_error = NULL WHERE locked_by = {mark} AND id IN ({', '.join([mark] * len(email_ids))})")
-        return connection.exec_driver_sql(sql, (*self._sent_values, *email_ids)).rowcount
 
     def message_id(self, email) -> str:
         """Stable per row: should a crash make us send a row twice, mail servers see one message."""
@@ -206,6 +192,8 @@ def _send_batch(emails, sending, pool, report):
     went_through = connection_lost = False
     pool.start_round()
     merge = {}  # each distinct email of the batch is rendered once (render_email)
+    sent = []
+    recorder = sending.recorder
     while True:
         stopping = sending.worker.stopping.is_set()
         # Twice as many as connections: each can prepare its next email (MAIL, RCPT, DATA) while
@@ -219,13 +207,28 @@ def _send_batch(emails, sending, pool, report):
             continue
         if not in_flight:
             break
-        outcomes = pool.outcomes(wait_for=1)
+        outcomes = pool.outcomes(wait_for=1, timeout=WAIT_FOR_OUTCOMES)
         in_flight -= len(outcomes)
         went_through |= any(outcome.error is None for outcome in outcomes)
         connection_lost |= any(outcome.connection_lost for outcome in outcomes)
-        _record_outcomes(outcomes, by_id, sending, report)
-        pool.recorded(outcomes)
+        for outcome in outcomes:  # written by the recorder's thread, which then frees the body's place
+            email = by_id[outcome.email_id]
+            if outcome.error is None:
+                sent.append(email)
+            recorder.record(email, _failure_of(outcome, email, sending), outcome)
+        if not outcomes:
+            recorder.flush()  # raises if the database went away meanwhile
+    recorder.flush()
     report.server_unreachable = connection_lost and not went_through
+    _after_sent(sent, sending)
+
+
+def _after_sent(emails, sending):
+    """What the email kinds record of their sent emails (a session roster's "sent" time), once
+    per batch: it never decides whether an email goes again, the outbox row does. A crash
+    mid-batch leaves those times unset for the emails it had sent."""
+    for on_sent, sent in hooks_of(emails, "on_sent").items():
+        on_sent(sent, sending.now, sending.recorder.connection)  # the recorder is idle: flushed
 
 
 def _render_next(email, sending, merge, rendered, report):
@@ -233,26 +236,23 @@ def _render_next(email, sending, merge, rendered, report):
         rendered.append((email.id, sending.envelope(email, merge)))
     except Exception as error:  # a template or data problem: this email can never render
         log.exception("outbox email %s could not be rendered", email.id)
-        _record_failure(email, sending, f"could not render: {error}", permanent=True, report=report)
-        db.session.commit()
+        sending.recorder.record(email, Failure(f"could not render: {error}", permanent=True))
 
 
-def _record_outcomes(outcomes, by_id, sending, report):
-    """What the server said of these emails, committed at once (sent means recorded)."""
-    sent = []
-    for outcome in outcomes:
-        if outcome.error is None:
-            sent.append(by_id[outcome.email_id])
-        else:
-            reason, permanent = _failure_of(outcome, sending.timeout)
-            _record_failure(by_id[outcome.email_id], sending, reason, permanent=permanent, report=report)
-    _record_sent(sent, sending, report)
-    db.session.commit()
+def _failure_of(outcome, email, sending):
+    """What to record of a send: None when the server accepted the email; otherwise a Failure,
+    retried with back-off unless retrying is pointless or this was the last attempt."""
+    if outcome.error is None:
+        return None
+    reason, permanent = _reason_of(outcome.error, sending.timeout)
+    attempts = email.attempts + 1
+    if permanent or attempts >= MAX_ATTEMPTS:
+        return Failure(reason, permanent=True)
+    return Failure(reason, permanent=False, next_attempt_at=sending.now + BACKOFF[attempts - 1])
 
 
-def _failure_of(outcome, timeout):
+def _reason_of(error, timeout):
     """(what to record, whether retrying is pointless) for a failed send."""
-    error = outcome.error
     if isinstance(error, TimeoutError) or isinstance(error.__context__, TimeoutError):  # smtplib wraps it
         return f"SMTP server did not answer within {timeout:g} s", False
     if isinstance(error, smtplib.SMTPRecipientsRefused):
@@ -269,44 +269,3 @@ def _smtp_text(code, text):
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
     return f"{code} {text}"
-
-
-def _record_sent(emails, sending, report):
-    """Mark these emails sent (set-based, fenced: only rows still leased to this worker)."""
-    if not emails:
-        return
-    worker, now = sending.worker, sending.now
-    email_ids = [email.id for email in emails]
-    recorded = sending.mark_sent(email_ids)
-    if recorded != len(email_ids):
-        log.warning("%s of %s sent emails were no longer leased to %s: their new owner records them",
-                    len(email_ids) - recorded, len(email_ids), worker.id)
-    with_secrets = [email for email in emails if email.kind in KINDS_WITH_SECRETS and _has_secrets(email.context)]
-    for email in with_secrets:
-        db.session.execute(update(OutboxEmail).where(OutboxEmail.id == email.id)
-                           .values(context=_without_secrets(email.context)))
-    for on_sent, sent in hooks_of(emails, "on_sent").items():
-        on_sent(sent, now)
-    report.sent += len(email_ids)
-
-
-def _record_failure(email, sending, reason, *, permanent, report):
-    attempts = email.attempts + 1
-    values = {"attempts": attempts, "last_error": reason[:2000], "locked_by": None}
-    if permanent or attempts >= MAX_ATTEMPTS:
-        values.update(status=OutboxStatus.failed, context=_without_secrets(email.context))
-        report.failed += 1
-    else:
-        values["next_attempt_at"] = sending.now + BACKOFF[attempts - 1]
-        report.retrying += 1
-    db.session.connection().execute(update(OUTBOX).where(OUTBOX.c.id == email.id,
-                                                         OUTBOX.c.locked_by == sending.worker.id).values(**values))
-    report.errors.append(f"{email.recipient}: {reason}")
-
-
-def _has_secrets(context):
-    return any(key in (context or {}) for key in SECRET_CONTEXT_KEYS)
-
-
-def _without_secrets(context):
-    return {key: value for key, value in (context or {}).items() if key not in SECRET_CONTEXT_KEYS}

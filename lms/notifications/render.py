@@ -23,7 +23,8 @@ class EmailKind:
     # (the rows of a batch of kinds sharing it) -> the objects their templates read, loaded in a
     # few queries and held while the batch renders (not one query per email)
     preload: callable = None
-    # (the rows just sent, now): what the domain records of a sent email, in the same commit
+    # (the rows just sent, now, connection): what the domain notes of its sent emails, once per
+    # batch, on the dispatcher's connection (never what decides whether an email goes again)
     on_sent: callable = None
 
 

@@ -79,11 +79,15 @@ class SmtpPool:
     def submit(self, email_id: int, envelope: Envelope):
         self._work.put((self._round, email_id, envelope))
 
-    def outcomes(self, *, wait_for=0):
-        """Outcomes known so far, waiting until at least `wait_for` of them have come."""
+    def outcomes(self, *, wait_for=0, timeout=None):
+        """Outcomes known so far, waiting until at least `wait_for` of them have come (or,
+        with a timeout, for at most that long: then maybe fewer)."""
         found = []
         while len(found) < wait_for:
-            found.append(self._outcomes.get())
+            try:
+                found.append(self._outcomes.get(timeout=timeout))
+            except queue.Empty:
+                return found
         while True:
             try:
                 found.append(self._outcomes.get_nowait())

@@ -24,13 +24,15 @@ def preload_enrollments(emails):
     ).all()
 
 
-def record_emails_sent(emails, now):
+ENROLLMENTS = Enrollment.__table__
+
+
+def record_emails_sent(emails, now, connection):
     """The session roster shows when each learner's invitation went out."""
-    db.session.execute(
-        update(Enrollment)
-        .where(Enrollment.id.in_({email.enrollment_id for email in emails if email.enrollment_id}))
+    connection.execute(
+        update(ENROLLMENTS)
+        .where(ENROLLMENTS.c.id.in_(sorted({email.enrollment_id for email in emails if email.enrollment_id})))
         .values(email_sent_at=now)
-        .execution_options(synchronize_session=False)
     )
 
 
