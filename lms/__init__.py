@@ -3,13 +3,21 @@ import os
 import sys
 from pathlib import Path
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 
 from lms.config import Config
 from lms.extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+# The app's own scripts only (htmx and app.js, from /static): no inline script or handler, no
+# eval (so no hx-on). Inline styles are allowed: htmx adds one for its indicators, and the
+# email previews (srcdoc iframes, which inherit this policy) are styled inline as emails are.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+                           "frame-ancestors 'none'")
 
 
 def create_app(config=None):
@@ -63,7 +71,9 @@ def _is_serving_process(app):
 
 
 def _register_login(app):
+    from lms.accounts.deactivation import deactivate_user
     from lms.accounts.models import User
+    from lms.clock import platform_today, utcnow
 
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Please sign in to open that page."
@@ -71,10 +81,21 @@ def _register_login(app):
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def load_user(user_id):
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-        # A deactivated account is signed out at its next request.
-        return user if user is not None and user.is_active else None
+    def load_user(session_id):
+        """The signed-in person of a session cookie, unless its sessions were ended since
+        (session_version) or the account is deactivated, or its deactivation date has come."""
+        user_id, _, version = session_id.partition(".")
+        if not (user_id.isdecimal() and version.isdecimal() and len(session_id) < 40):
+            return None
+        user = db.session.get(User, int(user_id))
+        if user is None or user.session_version != int(version) or not user.is_active:
+            return None
+        now = utcnow()
+        if user.deactivation_has_come(platform_today(now)):  # before the scheduler's next run
+            deactivate_user(user, actor=None, now=now)
+            db.session.commit()
+            return None
+        return user
 
 
 def _register_blueprints(app):
@@ -179,11 +200,18 @@ def _register_template_helpers(app):
 
         return value.astimezone(platform_timezone()).strftime(fmt) if value else ""
 
+    https = app.config["BASE_URL"].startswith("https://")
+
     @app.after_request
     def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if https:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.endpoint != "static":  # pages hold people's data and tokens: never cached
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     from lms.flashes import append_oob_flashes

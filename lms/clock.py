@@ -5,6 +5,9 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 
 
+LATEST_DATE = date(2099, 12, 31)  # later dates are typing mistakes, and overflow date arithmetic
+
+
 def utcnow():
     return datetime.now(timezone.utc)
 

@@ -5,6 +5,7 @@ a default in code: SECRET_KEY is generated into the instance folder on first run
 """
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -125,6 +126,9 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        # "Remember me" lasts two weeks (Flask-Login's default is a year).
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=_int("LMS_REMEMBER_DAYS", 14))
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
 
 

@@ -1,12 +1,27 @@
 """Small helpers for set-based writes that behave the same on SQLite and PostgreSQL."""
 import hashlib
 import json
+import re
 
 from sqlalchemy import ARRAY, JSON, any_, bindparam, text
 from sqlalchemy import insert as core_insert
 from sqlalchemy.dialects import sqlite
 
 from lms.extensions import db
+
+MAX_ID = 2**31 - 1  # beyond PostgreSQL's integer: a typed URL, not a row
+_ID = re.compile(r"[0-9]{1,10}")
+
+
+def as_id(value) -> int | None:
+    """A row id as a form or URL gives it: ASCII digits within PostgreSQL's integer, else None
+    (str.isdigit() takes "²", which int() refuses)."""
+    text = str(value if value is not None else "").strip()
+    if not _ID.fullmatch(text):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
 
 def insert_rows(model, rows, *, ignore_conflicts=False):
     """INSERT many rows in as few round trips as each driver allows (R11).

@@ -4,6 +4,7 @@ from functools import wraps
 from flask import Response, abort, redirect, render_template, request
 from flask_login import current_user
 
+from lms.db_utils import MAX_ID, as_id
 from lms.extensions import db, htmx
 
 
@@ -44,7 +45,7 @@ def roles_required(*roles):
     return decorator
 
 
-MAX_ID = 2**31 - 1  # beyond PostgreSQL's integer: a typed URL, not a row
+MAX_PAGE = 100_000  # further pages are empty anyway; a bigger OFFSET overflows PostgreSQL
 
 
 def filters_from(args, build):
@@ -64,15 +65,14 @@ def get_or_404(model, ident):
 
 
 def page_number():
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
+    return min(as_id(request.args.get("page", 1)) or 1, MAX_PAGE)
 
 
 def download(body, mimetype, filename):
-    """A file the browser saves as `filename` rather than shows."""
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    """A file the browser saves as `filename` rather than shows. `mimetype` may name its
+    charset ("text/csv; charset=utf-8"), which is then not added a second time."""
+    kind = {"content_type": mimetype} if ";" in mimetype else {"mimetype": mimetype}
+    return Response(body, headers={"Content-Disposition": f'attachment; filename="{filename}"'}, **kind)
 
 
 def attach_error(form, error):

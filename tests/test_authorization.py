@@ -532,13 +532,30 @@ def assert_served(client, route, world):
 PROGRAM_ROUTES = {name: route for name, route in ROUTES.items() if route.path.startswith(("/programs", "/sessions"))}
 
 
-@pytest.mark.parametrize("route", PROGRAM_ROUTES.values(), ids=PROGRAM_ROUTES.keys())
-@pytest.mark.parametrize("who", ["owner", "trainer"])
-def test_program_owner_and_session_trainer_are_served(app, world, route, who):
-    """A manager who owns the program, or trains one of its sessions, manages it as an admin does."""
-    client = login(app.test_client(), db.session.get(User, getattr(world, who)))
+# What reaches beyond a manager's own people and the groups opened to trainers (the world's
+# group and its outsider are neither): refused to the owner and the trainer alike. The program
+# as a whole is its owner's. tests/test_trainer_scope.py has the whole matrix.
+BEYOND_MANAGERS = {"session add group", "session add group (htmx)", "session add learner",
+                   "session add learner (htmx)"}
+PROGRAM_LEVEL = {"program edit", "session add", "program archive"}
 
-    assert_served(client, route, world)
+
+@pytest.mark.parametrize("name", PROGRAM_ROUTES.keys())
+@pytest.mark.parametrize("who", ["owner", "trainer"])
+def test_program_owner_and_session_trainer_are_served(app, world, name, who):
+    """A manager who owns the program, or trains its session, manages it as an admin does,
+    within the limits every manager has; a trainer does not manage the program itself."""
+    route = PROGRAM_ROUTES[name]
+    client = login(app.test_client(), db.session.get(User, getattr(world, who)))
+    if name in BEYOND_MANAGERS or (who == "trainer" and name in PROGRAM_LEVEL):
+        before = snapshot()
+        assert send(client, route, world).status_code == 403
+        assert snapshot() == before
+    elif name == "session learner search":  # the outsider is in none of their sessions
+        body = send(client, route, world).get_data(as_text=True)
+        assert "outsider@example.com" not in body and "Nobody else matches" in body
+    else:
+        assert_served(client, route, world)
 
 
 def test_home_page_requires_sign_in(client, make_user):

@@ -1,7 +1,8 @@
 """Security behaviour a user or an attacker can observe: CSRF, sign-in, redirects, headers."""
 import json
 import re
-from datetime import date
+from datetime import date, datetime, timezone
+from email.utils import parsedate_to_datetime
 from html import unescape
 from urllib.parse import urljoin, urlsplit
 
@@ -341,4 +342,166 @@ def test_security_headers_are_set(app, request, role, path):
 
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'self'; script-src 'self';")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    if not path.startswith("/static/"):
+        assert response.headers["Cache-Control"] == "no-store"
     response.close()
+
+
+def test_pages_carry_no_inline_script_or_handler(admin_client):
+    """What the CSP forbids is not in the pages (the browser tests check the console too)."""
+    for path in ("/", "/admin/users", "/admin/invitations", "/admin/imports/new", "/admin/groups", "/programs"):
+        body = admin_client.get(path).get_data(as_text=True)
+        assert not re.search(r"<script(?![^>]*\bsrc=)", body), path
+        assert not re.search(r"\son[a-z]+=|\shx-on", body), path
+
+
+def test_https_platforms_send_hsts(app, client, monkeypatch):
+    from lms import create_app
+    from lms.config import config_for_testing
+
+    config = config_for_testing(app.instance_path, app.config["SQLALCHEMY_DATABASE_URI"])
+    config.BASE_URL = "https://lms.example"
+    secure = create_app(config).test_client()
+
+    assert secure.get("/login").headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert "Strict-Transport-Security" not in client.get("/login").headers
+
+
+def test_the_csv_export_says_its_charset_once(admin_client):
+    response = admin_client.get("/admin/users/export?format=csv")
+
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+
+
+# Sessions end when they should ----------------------------------------------------------------
+
+
+def session_cookie(client):
+    return client.get_cookie("session").value
+
+
+def test_a_session_cookie_copied_before_sign_out_no_longer_works_after(app, client, make_user):
+    user = make_user("kim@example.com")
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    stolen = session_cookie(client)
+
+    client.post("/logout")
+
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    assert not is_signed_in(thief)
+
+
+def test_signing_out_ends_the_other_devices_sessions_too(app, make_user):
+    user = make_user("kim@example.com")
+    phone, laptop = app.test_client(), app.test_client()
+    for device in (phone, laptop):
+        device.post("/login", data={"email": user.email, "password": PASSWORD})
+
+    phone.post("/logout")
+
+    assert not is_signed_in(laptop)
+
+
+def test_a_new_password_ends_the_other_sessions_and_keeps_this_one(app, make_user):
+    user = make_user("kim@example.com")
+    here, elsewhere = app.test_client(), app.test_client()
+    for device in (here, elsewhere):
+        device.post("/login", data={"email": user.email, "password": PASSWORD, "remember": "y"})
+
+    response = here.post("/account", data={"password-current_password": PASSWORD,
+                                           "password-new_password": "a-brand-new-passphrase",
+                                           "password-confirm": "a-brand-new-passphrase"})
+
+    assert response.status_code == 303
+    assert is_signed_in(here)
+    assert not is_signed_in(elsewhere)  # its remember cookie too
+
+
+def test_the_remember_cookie_lasts_two_weeks(client, make_user):
+    user = make_user("kim@example.com")
+
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD, "remember": "y"})
+
+    (cookie,) = [value for value in response.headers.getlist("Set-Cookie") if value.startswith("remember_token=")]
+    assert "HttpOnly" in cookie
+    expires = re.search(r"Expires=([^;]+)", cookie).group(1)
+    days = (parsedate_to_datetime(expires) - datetime.now(timezone.utc)).days
+    assert 13 <= days <= 14
+
+
+def test_a_deactivation_date_that_has_come_refuses_sign_in_before_the_scheduler_runs(client, make_user):
+    from lms.clock import platform_today, utcnow
+
+    user = make_user("leaver@example.com")
+    user.deactivate_on = platform_today(utcnow())
+    db.session.commit()
+
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+
+    assert response.status_code == 422
+    assert "This account has been deactivated." in visible(response)
+
+
+def test_a_signed_in_person_whose_deactivation_date_has_come_is_signed_out_and_deactivated(app, make_user):
+    from lms.clock import platform_today, utcnow
+
+    user = make_user("leaver@example.com")
+    client = app.test_client()
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    user.deactivate_on = platform_today(utcnow())
+    db.session.commit()
+
+    assert not is_signed_in(client)
+    db.session.expire_all()
+    assert db.session.get(User, user.id).status == UserStatus.deactivated
+
+
+# Odd input: a clear answer, never a 500 -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, path, data", [
+    ("POST", "/inbox/notices/read", {"notice_id": "²"}),
+    ("POST", "/admin/invitations/bulk", {"action": "resend", "ids": "²"}),
+    ("GET", "/admin/users?page=99999999999999999999", None),
+    ("GET", "/admin/invitations?page=99999999999999999999", None),
+    ("GET", "/admin/outbox?page=%C2%B2", None),
+    ("GET", "/admin/imports/new?from=%C2%B2", None),
+    ("POST", "/admin/imports/new", {"draft": "²", "roster": "Doe, Jane, jane@example.com", "mode": "create",
+                                    "language": "en", "role": "learner"}),
+    ("POST", "/admin/links/new", {"target": "platform", "role": "learner", "expires_on": "9999-12-31"}),
+])
+def test_odd_values_get_an_answer_not_an_error(admin_client, method, path, data):
+    response = admin_client.open(path, method=method, data=data)
+
+    assert response.status_code < 500, response.get_data(as_text=True)
+
+
+def test_a_link_that_would_expire_in_9999_is_refused_with_the_reason(admin_client):
+    response = admin_client.post("/admin/links/new", data={"target": "platform", "role": "learner",
+                                                           "expires_on": "9999-12-31"})
+
+    assert response.status_code == 422
+    assert "Choose a date up to 2099-12-31." in visible(response)
+
+
+def test_a_qr_code_of_an_odd_size_is_a_bad_request(admin_client):
+    from lms.enrollment.links.services import create_link
+
+    from lms.clock import utcnow
+
+    link = create_link(actor=None, now=utcnow(), target="platform")
+    db.session.commit()
+
+    assert admin_client.get(f"/admin/links/{link.id}/qr.png?size=²").status_code == 400
+
+
+def test_a_user_form_posted_without_its_additional_information_saves(admin_client, make_user):
+    user = make_user("kim@example.com")
+
+    response = admin_client.post(f"/admin/users/{user.id}", data={
+        "first_name": "Kim", "last_name": "Lee", "language": "en", "role": "learner", "labels": ""})
+
+    assert response.status_code == 303

@@ -31,6 +31,7 @@ def deactivate_user(user: User, *, actor, now):
     user.status = UserStatus.deactivated
     user.deactivated_at = now
     user.updated_at = now
+    user.end_sessions()
     _stop_everything_pending([user.id], now)
     db.session.flush()
     record_event(actor, "user.deactivated", "user", user.id, now=now)
@@ -64,7 +65,8 @@ def deactivate_due_users(*, now) -> int:
     db.session.execute(
         update(User)
         .where(User.id.in_(due_ids))
-        .values(status=UserStatus.deactivated, deactivated_at=now, updated_at=now)
+        .values(status=UserStatus.deactivated, deactivated_at=now, updated_at=now,
+                session_version=User.session_version + 1)
     )
     _stop_everything_pending(due_ids, now)
     for user_id in due_ids:

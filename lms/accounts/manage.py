@@ -1,5 +1,5 @@
 """Admin pages for users: the searchable table, a user's page, deactivation, export."""
-from flask import Blueprint, Response, abort, current_app, flash, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -17,6 +17,7 @@ from lms.forms import choices
 from lms.languages import language_name
 from lms.web import (
     attach_error,
+    download,
     filters_from,
     get_or_404,
     page_number,
@@ -82,9 +83,7 @@ def export():
     else:
         body = user_export.to_xlsx(users)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(
-        body, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename=users.{fmt}"}
-    )
+    return download(body, mimetype, f"users.{fmt}")
 
 
 def _user_form(user, formdata=None):

@@ -56,6 +56,9 @@ class User(UserMixin, db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of every session cookie (get_id): raising it ends all the person's sessions at once
+    # (sign-out, a new password, deactivation), remembered ones too.
+    session_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
 
     label_rows: Mapped[list["UserLabel"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="UserLabel.label"
@@ -79,6 +82,17 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login: only active accounts may sign in
         return self.status == UserStatus.active
+
+    def get_id(self) -> str:  # Flask-Login keeps this in the session and the remember cookie
+        return f"{self.id}.{self.session_version or 0}"
+
+    def end_sessions(self):
+        """Every session of this person, on every device, ends at its next request."""
+        self.session_version = (self.session_version or 0) + 1
+
+    def deactivation_has_come(self, today) -> bool:
+        """R6: the deactivation date has come, whether or not the scheduler has run yet."""
+        return self.deactivate_on is not None and self.deactivate_on <= today
 
     def has_role(self, *roles: Role) -> bool:
         return self.role in roles

@@ -9,7 +9,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from lms.accounts.models import Role, User, UserLabel, UserStatus
 from lms.audit.services import record_event
-from lms.clock import platform_today
+from lms.clock import LATEST_DATE, platform_today
 from lms.enrollment.groups.models import GroupMembership
 from lms.errors import DomainError
 from lms.extensions import db
@@ -33,9 +33,19 @@ def normalize_email(raw: str) -> str:
     return result.normalized.lower()
 
 
+def normalize_email_or_none(raw) -> str | None:
+    """The address normalised as normalize_email does, or None when it is not one."""
+    try:
+        return normalize_email(raw)
+    except DomainError:
+        return None
+
+
 def parse_labels(raw: str) -> list[str]:
     """Labels from text separated by `|` or commas: trimmed, empty ones dropped, duplicates once."""
     seen = {}
+    if isinstance(raw, (list, tuple)):  # a form posted without the field keeps the user's own list
+        raw = "|".join(raw)
     for part in (raw or "").replace(",", "|").split("|"):
         label = part.strip()
         if label:
@@ -77,6 +87,8 @@ def check_deactivation_date(day, *, now):
             "Choose a date after today; to deactivate an account now, use Deactivate on its page.",
             field="deactivate_on",
         )
+    if day is not None and day > LATEST_DATE:
+        raise DomainError(f"Choose a date up to {LATEST_DATE:%Y-%m-%d}.", field="deactivate_on")
     return day
 
 
@@ -131,7 +143,7 @@ def authenticate(email: str, password: str, *, now) -> User:
         raise wrong
     if not check_password_hash(user.password_hash, password or ""):
         raise wrong
-    if user.status == UserStatus.deactivated:
+    if user.status == UserStatus.deactivated or user.deactivation_has_come(platform_today(now)):
         raise DomainError(_l("This account has been deactivated. Ask your administrator to reactivate it."))
     if not user.is_active:
         raise wrong
@@ -161,11 +173,11 @@ def update_user(
     if deactivate_on is not None and user.id == actor.id:
         raise DomainError("You cannot schedule your own deactivation.", field="deactivate_on")
     new_values = {
-        "first_name": first_name.strip(),
-        "last_name": last_name.strip(),
+        "first_name": (first_name or "").strip(),  # a form posted without a field gives None
+        "last_name": (last_name or "").strip(),
         "language": language if language == user.language else check_language(language),
         "role": role,
-        "additional_info": additional_info.strip(),
+        "additional_info": (additional_info or "").strip(),
         "deactivate_on": deactivate_on,
     }
     changed = [name for name, value in new_values.items() if getattr(user, name) != value]
@@ -215,6 +227,7 @@ def change_password(user: User, *, current_password: str, new_password: str, now
         user.password_hash = hash_password(new_password)
     except DomainError as error:
         raise DomainError(error.message, field="new_password") from None
+    user.end_sessions()  # other devices sign in again with the new password
     user.updated_at = now
     record_event(user, "user.password_changed", "user", user.id, now=now)
 

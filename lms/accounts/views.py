@@ -55,7 +55,11 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """A signed-in person signs out (a POST, so another site cannot sign them out)."""
+    """A signed-in person signs out (a POST, so another site cannot sign them out), on every
+    device: a copy of the session cookie stops working too."""
+    if current_user.is_authenticated:
+        current_user.end_sessions()
+        db.session.commit()
     logout_user()
     flash(_("You are signed out."), "info")
     return redirect(safe_next(request.args.get("next")) or url_for("accounts.login"), 303)
@@ -120,6 +124,7 @@ def account():
                 attach_error(password, error)
             else:
                 db.session.commit()
+                login_user(current_user._get_current_object())  # this session goes on; the others ended
                 flash(_("Your password is changed."), "success")
                 return redirect(url_for("accounts.account"), 303)
         status = 422

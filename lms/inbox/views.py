@@ -2,6 +2,7 @@
 from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from lms.db_utils import as_id
 from lms.clock import utcnow
 from lms.extensions import db
 from lms.inbox.services import mark_notices_read, pending_enrollments, unread_notices
@@ -22,7 +23,7 @@ def index():
 @login_required
 def mark_read():
     """Dismiss one notice (or all, without an id)."""
-    ids = [int(value) for value in request.form.getlist("notice_id") if value.isdigit()]
+    ids = [as_id(value) for value in request.form.getlist("notice_id") if as_id(value)]
     if not ids:
         ids = [notice.id for notice in unread_notices(current_user)]
     mark_notices_read(current_user, ids, now=utcnow())

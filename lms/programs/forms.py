@@ -23,6 +23,8 @@ class AddGroupForm(FlaskForm):
 
 class AddLearnerForm(FlaskForm):
     user_id = IntegerField("Learner", [DataRequired()])
+    # The address the trainer typed, for someone not yet in their sessions (lms.programs.access).
+    email = StringField("Email", [Optional(), Length(max=320)])
 
 
 class AddEmailsForm(FlaskForm):

@@ -1,6 +1,7 @@
 """Programs and sessions for trainers and admins: build sessions, fill their registration.
 
-Managers manage the programs they own or train in; admins manage all.
+Who may do what is lms.programs.access: admins everything, a program's owner all of it, a
+trainer the sessions they train.
 """
 from datetime import timezone
 
@@ -9,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from lms.accounts.models import Role, User, UserStatus
-from lms.accounts.services import user_search_query
+from lms.accounts.services import normalize_email_or_none, user_search_query
 from lms.clock import platform_timezone, utcnow
 from lms.enrollment.groups.models import Group
 from lms.enrollment.groups.services import groups_with_counts
@@ -17,12 +18,11 @@ from lms.enrollment.invitations.services import invite_people, parse_email_list
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.forms import choices
-from lms.programs import cascade
+from lms.programs import access, cascade
 from lms.programs.forms import AddEmailsForm, AddGroupForm, AddLearnerForm, ProgramForm, SessionForm
 from lms.programs.models import Enrollment, EnrollmentStatus, Program, ProgramSession, SessionGroup
 from lms.programs.services import (
     archive_program,
-    can_manage_program,
     create_program,
     create_session,
     programs_for,
@@ -45,18 +45,29 @@ def require_staff():
     pass
 
 
-def _program(program_id):
+def _program(program_id, *, to_change=False):
+    """The program, if the current person may read it (or, `to_change`, edit it)."""
     program = get_or_404(Program, program_id)
-    if not can_manage_program(current_user, program):
+    allowed = access.can_manage_program if to_change else access.can_open_program
+    if not allowed(current_user, program):
         abort(403)
     return program
 
 
 def _session(session_id):
     session = get_or_404(ProgramSession, session_id)
-    if not can_manage_program(current_user, session.program):
+    if not access.can_manage_session(current_user, session):
         abort(403)
     return session
+
+
+def _registered(session, user_id):
+    """A person registered in the session (any answer); 404 for anyone else."""
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.session_id == session.id,
+                                                            Enrollment.user_id == user_id))
+    if enrollment is None:
+        abort(404)
+    return enrollment.user
 
 
 def _to_utc(local):
@@ -105,7 +116,7 @@ def _trainers(ids):
 @bp.route("/programs/<int:program_id>", methods=["GET", "POST"])
 def program_detail(program_id):
     """A trainer edits a program and adds its sessions; each session shows its state and answers."""
-    program = _program(program_id)
+    program = _program(program_id, to_change=request.method == "POST")
     form = ProgramForm(obj=program)
     session_form = _session_form(formdata=request.form if request.form.get("form") == "session" else None)
     status, now = 200, utcnow()
@@ -136,15 +147,16 @@ def program_detail(program_id):
             return redirect_after_post(url_for("sessions.program_detail", program_id=program.id))
     elif request.method == "POST":
         status = 422
-    sessions = [s for s in program.sessions if s.archived_at is None]
+    sessions = access.sessions_shown(current_user, program, [s for s in program.sessions if s.archived_at is None])
     return render_template("programs/detail.html", program=program, form=form, session_form=session_form,
-                           sessions=sessions, counts=status_counts([s.id for s in sessions]), now=now), status
+                           sessions=sessions, counts=status_counts([s.id for s in sessions]), now=now,
+                           manages_program=access.can_manage_program(current_user, program)), status
 
 
 @bp.route("/programs/<int:program_id>/archive", methods=["POST"])
 def program_archive(program_id):
     """A trainer archives a program: it leaves the lists; its history stays."""
-    program = _program(program_id)
+    program = _program(program_id, to_change=True)
     archive_program(program, actor=current_user, now=utcnow())
     db.session.commit()
     flash(f"Program {program.title!r} archived.", "success")
@@ -166,12 +178,14 @@ def _registration_context(session, status_filter=None):
     # Fresh forms (formdata=None): after another action's POST they must not pick up its fields,
     # or "Send the invitation emails" would come back unticked.
     group_form = AddGroupForm(prefix="group", formdata=None)
-    group_form.group_id.choices = choices((group.id, f"{group.name} ({members})")
-                                          for group, members, _ in groups_with_counts() if group.id not in assigned_ids)
+    attachable = access.attachable_group_ids(current_user)
+    group_form.group_id.choices = choices(
+        (group.id, f"{group.name} ({members})") for group, members, _ in groups_with_counts()
+        if group.id not in assigned_ids and (attachable is None or group.id in attachable))
     return {"session": session, "rows": rows, "counts": counts, "status_filter": status_filter or "",
             "assigned": assigned, "group_form": group_form,
             "emails_form": AddEmailsForm(prefix="emails", formdata=None),
-            "ended": cascade.has_ended(session, now), "now": now}
+            "ended": cascade.has_ended(session, now), "now": now, "admin_view": attachable is None}
 
 
 @bp.route("/sessions/<int:session_id>", methods=["GET", "POST"])
@@ -232,6 +246,8 @@ def session_add_group(session_id):
         flash("Choose a group to add.", "error")
         return _registration_response(session)
     group = get_or_404(Group, form.group_id.data)
+    if not access.may_attach(current_user, group):
+        abort(403)
     return _change_registration(
         session, lambda: cascade.assign_group(session, group, actor=current_user, now=utcnow()),
         lambda invited: (f"{group.name} added: {_plural(invited, 'learner')} invited.", "success"))
@@ -256,13 +272,22 @@ def session_learner_search(session_id):
     """+Learner: search existing people as you type."""
     session = _session(session_id)
     q = request.args.get("q", "").strip()[:200]
-    users = []
+    users, exact = [], None
     if q:
         registered = select(Enrollment.user_id).where(Enrollment.session_id == session.id,
                                                       Enrollment.status != EnrollmentStatus.cancelled)
         query = user_search_query(q).where(User.status != UserStatus.deactivated, User.id.not_in(registered))
+        if current_user.role != Role.admin:  # no browsing of the directory: their people, or an exact address
+            address = normalize_email_or_none(q)
+            exact = address and db.session.scalar(
+                select(User).where(User.email == address, User.status != UserStatus.deactivated,
+                                   User.id.not_in(registered)))
+            query = query.where(User.id.in_(access.reachable_user_ids(current_user)))
         users = db.session.scalars(query.limit(CANDIDATES_SHOWN)).all()
-    return render_template("programs/partials/_learner_candidates.html", session=session, users=users, q=q)
+        if exact is not None and exact not in users:
+            users.insert(0, exact)
+    return render_template("programs/partials/_learner_candidates.html", session=session, users=users, q=q,
+                           exact=exact or None, admin_view=current_user.role == Role.admin)
 
 
 @bp.route("/sessions/<int:session_id>/learners", methods=["POST"])
@@ -273,6 +298,9 @@ def session_add_learner(session_id):
     if not form.validate_on_submit():
         abort(400)
     user = get_or_404(User, form.user_id.data)
+    typed_their_address = normalize_email_or_none(form.email.data) == user.email
+    if not (typed_their_address or access.may_reach(current_user, user)):
+        abort(403)
     return _change_registration(
         session, lambda: cascade.add_learner(session, user, actor=current_user, now=utcnow()),
         lambda invited: (f"{user.display_name} {'invited' if invited else 'was already registered'}.", "success"))
@@ -282,7 +310,7 @@ def session_add_learner(session_id):
 def session_remove_learner(session_id, user_id):
     """Remove a learner added directly (one a group brings stays, through the group)."""
     session = _session(session_id)
-    user = get_or_404(User, user_id)
+    user = _registered(session, user_id)
     return _change_registration(
         session, lambda: cascade.remove_learner(session, user, actor=current_user, now=utcnow()),
         lambda cancelled: (f"{user.display_name} removed from the session.", "success") if cancelled

@@ -2,7 +2,8 @@
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from lms.accounts.models import Role
+from lms.db_utils import as_id
+from lms.accounts.models import Role, UserStatus
 from lms.extensions import db
 from lms.programs.models import (
     Enrollment,
@@ -67,6 +68,9 @@ def respond_to_enrollment(enrollment, *, user, accept: bool, now):
 
     if enrollment.user_id != user.id:
         raise DomainError(_l("This invitation is for someone else."))
+    if user.status == UserStatus.deactivated:
+        raise DomainError(_l("This account is deactivated: it can no longer answer invitations. "
+                             "Ask your administrator."))
     new_status = EnrollmentStatus.accepted if accept else EnrollmentStatus.declined
     changed = db.session.execute(
         update(Enrollment)
@@ -208,7 +212,7 @@ def find_program(reference):
     from lms.errors import NotFound
 
     reference = str(reference).strip()
-    program = db.session.get(Program, int(reference)) if reference.isdigit() else None
+    program = db.session.get(Program, as_id(reference)) if as_id(reference) else None
     program = program or db.session.scalar(select(Program).where(Program.title == reference))
     if program is None:
         raise NotFound(f"No program with the id or title {reference!r}.")
@@ -219,7 +223,7 @@ def find_session(reference):
     from lms.errors import NotFound
 
     reference = str(reference).strip()
-    session = db.session.get(ProgramSession, int(reference)) if reference.isdigit() else None
+    session = db.session.get(ProgramSession, as_id(reference)) if as_id(reference) else None
     if session is None:
         raise NotFound(f"No session with the id {reference!r}.")
     return session
@@ -251,20 +255,6 @@ def session_roster(session):
          "sources": (["direct"] if enrollment.is_direct else []) + sources.get(enrollment.id, [])}
         for enrollment, email, first, last in rows
     ]
-
-
-def can_manage_program(user, program) -> bool:
-    """Admins manage every program; managers the programs they own or train a session of."""
-    if user.role == Role.admin:
-        return True
-    if user.role != Role.manager:
-        return False
-    if program.owner_id == user.id:
-        return True
-    return db.session.scalar(
-        select(SessionTrainer.user_id).join(ProgramSession, ProgramSession.id == SessionTrainer.session_id)
-        .where(ProgramSession.program_id == program.id, SessionTrainer.user_id == user.id).limit(1)
-    ) is not None
 
 
 def programs_for(user):

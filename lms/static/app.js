@@ -55,3 +55,29 @@ document.addEventListener("htmx:afterRequest", function (event) {
   if (button.matches("button")) button.disabled = false;
   busyButtons.delete(event.detail.elt);
 });
+
+// Forms (and submit buttons) with data-confirm ask first; the page's CSP allows no inline
+// handlers. Captured before htmx sees the submit, so a "Cancel" sends nothing.
+document.addEventListener("submit", function (event) {
+  var question = (event.submitter && event.submitter.getAttribute("data-confirm")) ||
+                 event.target.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+}, true);
+
+// An htmx form with data-remove-after="li" removes that ancestor once its request succeeded
+// (a candidate added to a group leaves the list of candidates).
+document.addEventListener("htmx:afterRequest", function (event) {
+  var selector = event.detail.elt.getAttribute && event.detail.elt.getAttribute("data-remove-after");
+  if (selector && event.detail.successful) {
+    var gone = event.detail.elt.closest(selector);
+    if (gone) gone.remove();
+  }
+});
+
+// Read-only link fields select their whole text when focused, ready to copy.
+document.addEventListener("focusin", function (event) {
+  if (event.target.matches && event.target.matches("input[data-select-on-focus]")) event.target.select();
+});

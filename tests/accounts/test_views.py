@@ -538,7 +538,7 @@ def test_export_csv_from_the_users_page(admin_client, exportable):
 
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
-    assert response.headers["Content-Disposition"] == "attachment; filename=users.csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="users.csv"'
     rows = {row["email"]: row for row in csv.DictReader(io.StringIO(text(response)))}
     assert set(rows) == {"admin@example.com", "ann@example.com", "eve@example.com"}
     assert rows["ann@example.com"]["labels"] == "north | vip"
@@ -554,7 +554,7 @@ def test_export_xlsx_from_the_users_page(admin_client, exportable):
     response = admin_client.get(links["xlsx"])
 
     assert response.status_code == 200
-    assert response.headers["Content-Disposition"] == "attachment; filename=users.xlsx"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="users.xlsx"'
     sheet = load_workbook(io.BytesIO(response.data))["Users"]
     header, *rows = sheet.iter_rows()
     columns = [cell.value for cell in header]

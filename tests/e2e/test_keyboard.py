@@ -61,7 +61,7 @@ def test_a_trainer_signs_in_and_adds_a_learner_with_the_keyboard_alone(page, sit
     tab_to(page, "Programs")  # the breadcrumb: the first stop after the skip is in the page's content
     assert page.evaluate("() => document.querySelector('main').contains(document.activeElement)")
     tab_to(page, "+Learner")
-    page.keyboard.type("alic")
+    page.keyboard.type("alice.martin@example.com")  # someone outside their sessions: the exact address
     expect(page.get_by_role("button", name="Add alice.martin@example.com")).to_be_visible()
     htmx_settled(page)
     tab_to(page, "Add alice.martin@example.com")

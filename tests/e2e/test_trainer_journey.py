@@ -26,6 +26,7 @@ def test_a_trainer_fills_a_sessions_registration_and_sees_who_accepted(page, sit
     trainer = add_user("tom.trainer@example.com", role="manager", first_name="Tom", last_name="Trainer",
                        password=PASSWORD, now=now)
     group = create_group("Sales North", actor=None, now=now)
+    group.open_to_trainers = True  # an admin lets trainers add it to their sessions
     members = [add_user(f"{name.lower()}@example.com", first_name=name, last_name="North", now=now)
                for name in ("Nadia", "Noah", "Nina")]
     add_group_members(group, [member.id for member in members], actor=None, now=now)
@@ -61,7 +62,11 @@ def test_a_trainer_fills_a_sessions_registration_and_sees_who_accepted(page, sit
         expect(registration.get_by_role("row").filter(has_text=member.email)).to_contain_text("Sales North")
     htmx_settled(page)
 
-    for typed, person in (("alic", "alice.martin@example.com"), ("dupo", "bob.dupont@example.com")):
+    # People outside the trainer's sessions are found by their exact address only.
+    page.get_by_label("+Learner").fill("alic")
+    expect(page.get_by_text("Nobody else matches “alic”.")).to_be_visible()
+    for typed, person in (("Alice.Martin@example.com", "alice.martin@example.com"),
+                          ("bob.dupont@example.com", "bob.dupont@example.com")):
         page.get_by_label("+Learner").fill(typed)
         page.get_by_role("button", name=f"Add {person}").click()
         expect(registration.get_by_role("row").filter(has_text=person)).to_contain_text("direct")

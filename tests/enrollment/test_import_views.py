@@ -902,3 +902,17 @@ def test_discarding_a_started_import_says_it_was_not_discarded(admin_client):
 
     assert "This import has already been started; it was not discarded." in flashes(text(response))
     assert job_of(job_id).status == ImportJobStatus.queued
+
+
+def test_no_comment_line_of_the_rejected_rows_becomes_a_formula_in_a_spreadsheet(admin_client):
+    """A spreadsheet opening the CSV splits comment lines at their commas and reads quoted
+    fields: none of their cells may start as a formula, quoted or not."""
+    job_id, _ = previewed(admin_client, 'Doe, Jane, "x,""=1+1"","\nRoe, Ray, "y; "" +2"" z"\nPoe, Pat, "a,@SUM(A1)"')
+
+    data = admin_client.get(f"/admin/imports/{job_id}/rejected.csv").get_data(as_text=True)
+
+    comments = [line for line in data.splitlines() if line.startswith("#")]
+    assert len(comments) >= 4
+    for cells in list(csv.reader(comments)) + list(csv.reader(comments, delimiter=";")):
+        for cell in cells:
+            assert not cell.strip().startswith(("=", "+", "-", "@")), cells

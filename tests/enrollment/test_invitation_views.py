@@ -108,9 +108,10 @@ def manager(manager_client):
 
 @pytest.fixture
 def trained_group(app, manager, make_group, make_session, now):
-    """A group assigned to a session that the manager trains."""
+    """A group assigned to an upcoming session that the manager trains (its members are
+    registered in it, so the manager reaches them)."""
     group = make_group("Trainer Cohort")
-    session = make_session(trainer=manager)
+    session = make_session(trainer=manager, starts_at=utcnow() + timedelta(days=7))
     db.session.add(SessionGroup(session_id=session.id, group_id=group.id, created_at=now))
     db.session.commit()
     return group

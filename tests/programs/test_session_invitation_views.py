@@ -182,3 +182,17 @@ def test_registration_refuses_to_send_anyone_off_site_afterwards(client):
                                  "confirm": "un-mot-de-passe"})
 
     assert response.status_code == 303 and response.location == "/"
+
+
+def test_a_deactivated_account_cannot_answer_through_its_link(client, invited):
+    from lms.accounts.deactivation import deactivate_user
+
+    deactivate_user(invited.user, actor=None, now=utcnow())
+    db.session.commit()
+
+    page = client.get(link(invited))
+    assert "Ce compte est désactivé" in visible(text(page))
+    assert "Accepter" not in visible(text(page))
+    client.post(link(invited), data={"answer": "accept"})
+
+    assert fresh(invited.id).status == EnrollmentStatus.invited

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, StringField
+from wtforms import BooleanField, IntegerField, StringField
 from wtforms.validators import DataRequired, Length
 
 
@@ -9,3 +9,7 @@ class GroupForm(FlaskForm):
 
 class AddMemberForm(FlaskForm):
     user_id = IntegerField("User", [DataRequired()])
+
+
+class TrainersForm(FlaskForm):
+    open_to_trainers = BooleanField("Trainers may add this group to their sessions")

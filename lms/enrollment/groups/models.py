@@ -1,7 +1,7 @@
 """Groups and their members."""
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lms.accounts.models import User
@@ -20,6 +20,8 @@ class Group(db.Model):
     # Short id that admins copy into rosters (`groups` column); never reused.
     public_id: Mapped[str] = mapped_column(String(16), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Managers may add the group to the sessions they manage (lms.programs.access); admins decide.
+    open_to_trainers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     memberships: Mapped[list["GroupMembership"]] = relationship(
         back_populates="group", cascade="all, delete-orphan", passive_deletes=True

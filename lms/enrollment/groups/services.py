@@ -3,6 +3,7 @@ import secrets
 
 from sqlalchemy import delete, func, or_, select
 
+from lms.db_utils import as_id
 from lms.accounts.models import User
 from lms.accounts.services import user_search_query
 from lms.audit.services import record_event
@@ -62,6 +63,17 @@ def rename_group(group: Group, name: str, *, actor, now) -> Group:
     return group
 
 
+def open_to_trainers(group: Group, is_open: bool, *, actor, now) -> Group:
+    """Let managers add the group to the sessions they manage, or stop them (sessions that have
+    it keep it)."""
+    if group.open_to_trainers != is_open:
+        record_event(actor, "group.opened_to_trainers" if is_open else "group.closed_to_trainers",
+                     "group", group.id, now=now)
+        group.open_to_trainers = is_open
+        db.session.flush()
+    return group
+
+
 def sessions_using_group(group: Group) -> int:
     return db.session.scalar(
         select(func.count()).select_from(SessionGroup).where(SessionGroup.group_id == group.id)
@@ -95,7 +107,7 @@ def resolve_groups(references) -> dict:
     references = {str(reference).strip() for reference in references if str(reference).strip()}
     if not references:
         return {}
-    ids = [int(reference) for reference in references if reference.isdigit() and len(reference) < 10]
+    ids = [as_id(reference) for reference in references if as_id(reference)]
     found = db.session.scalars(select(Group).where(or_(
         Group.public_id.in_([reference.upper() for reference in references]), Group.name.in_(references),
         Group.id.in_(ids)))).all()

@@ -4,7 +4,7 @@ from flask_login import current_user
 
 from lms.accounts.models import Role, User
 from lms.clock import utcnow
-from lms.enrollment.groups.forms import AddMemberForm, GroupForm
+from lms.enrollment.groups.forms import AddMemberForm, GroupForm, TrainersForm
 from lms.enrollment.groups.models import Group
 from lms.enrollment.groups.services import (
     add_group_members,
@@ -13,6 +13,7 @@ from lms.enrollment.groups.services import (
     delete_group,
     groups_with_counts,
     member_query,
+    open_to_trainers,
     remove_group_member,
     rename_group,
     sessions_using_group,
@@ -74,7 +75,8 @@ def _members_context(group):
     pagination = db.paginate(
         member_query(group), page=page_number(), per_page=MEMBERS_PER_PAGE, error_out=False
     )
-    return {"group": group, "members": pagination, "session_count": sessions_using_group(group)}
+    return {"group": group, "members": pagination, "session_count": sessions_using_group(group),
+            "trainers_form": TrainersForm(formdata=None, open_to_trainers=group.open_to_trainers)}
 
 
 @bp.route("/<int:group_id>")
@@ -120,6 +122,22 @@ def group_name(group_id):
     return render_template(
         "groups/partials/_name.html", group=group, form=form, editing=editing, renamed=renamed
     ), status
+
+
+@bp.route("/<int:group_id>/trainers", methods=["POST"])
+def group_trainers(group_id):
+    """Open the group to trainers (they may add it to their sessions), or close it."""
+    group = get_or_404(Group, group_id)
+    form = TrainersForm()
+    if not form.validate_on_submit():
+        abort(400)
+    open_to_trainers(group, form.open_to_trainers.data, actor=current_user, now=utcnow())
+    db.session.commit()
+    if wants_fragment("group-trainers"):
+        return render_template("groups/partials/_trainers.html", group=group, trainers_form=form, saved=True)
+    flash("Trainers may now add this group to their sessions." if group.open_to_trainers
+          else "Only admins may add this group to sessions now.", "success")
+    return redirect_after_post(url_for("groups.group_detail", group_id=group.id))
 
 
 @bp.route("/<int:group_id>/delete", methods=["POST"])

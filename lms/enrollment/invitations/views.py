@@ -9,9 +9,9 @@ from flask import Blueprint, abort, current_app, flash, render_template, request
 from flask_login import current_user
 from sqlalchemy import or_, select
 
+from lms.db_utils import as_id
 from lms.accounts.models import Role, User
 from lms.clock import utcnow
-from lms.enrollment.groups.models import GroupMembership
 from lms.enrollment.groups.services import groups_with_counts
 from lms.enrollment.invitations.forms import AccountForm, InvitationFilterForm, InviteForm
 from lms.enrollment.invitations.models import Invitation, InvitationStatus
@@ -29,6 +29,7 @@ from lms.extensions import db
 from lms.forms import choices
 from lms.languages import language_name
 from lms.notifications.render import Links, render_email
+from lms.programs.access import reachable_user_ids
 from lms.programs.services import group_ids_of_trained_sessions, open_sessions_of_groups
 from lms.tokens import token_from_nonce
 from lms.web import (
@@ -178,21 +179,25 @@ def account_new():
 
 
 def _visible_invitations():
+    """Admins see every invitation; managers those they sent and those of the people registered
+    in the sessions they manage (lms.programs.access)."""
     query = select(Invitation).join(User, User.id == Invitation.user_id)
     if current_user.role != Role.admin:
-        group_ids = group_ids_of_trained_sessions(current_user)
-        in_groups = select(GroupMembership.user_id).where(GroupMembership.group_id.in_(group_ids))
-        query = query.where(or_(Invitation.invited_by_id == current_user.id, Invitation.user_id.in_(in_groups)))
+        query = query.where(or_(Invitation.invited_by_id == current_user.id,
+                                Invitation.user_id.in_(reachable_user_ids(current_user))))
     return query
 
 
-def _get_invitation(invitation_id):
+def _get_invitation(invitation_id, *, own=False):
     """An invitation the current person may act on: admins any; managers those they can see,
-    and only learners' (a manager must never hold a link that makes someone a manager or admin)."""
+    and only learners' (a manager must never hold a link that makes someone a manager or admin).
+    `own`: managers only the invitations they sent themselves (the link registers as that person)."""
     invitation = get_or_404(Invitation, invitation_id)
     if current_user.role != Role.admin:
         visible = db.session.scalar(_visible_invitations().where(Invitation.id == invitation.id))
         if visible is None or invitation.role != Role.learner:
+            abort(403)
+        if own and invitation.invited_by_id != current_user.id:
             abort(403)
     return invitation
 
@@ -255,7 +260,7 @@ def invitation_cancel(invitation_id):
 @bp.route("/invitations/<int:invitation_id>/link")
 def invitation_link(invitation_id):
     """The invitation's current link, to give to someone who cannot find the email."""
-    invitation = _get_invitation(invitation_id)
+    invitation = _get_invitation(invitation_id, own=True)
     link = Links(current_app)("registration.invitation", token=token_from_nonce(invitation.token_nonce))
     return render("invitations/link.html", "invitations/partials/_link.html", [f"link-{invitation.id}"],
                   invitation=invitation, link=link, usable=effective_status(invitation, utcnow()) == InvitationStatus.pending)
@@ -267,7 +272,7 @@ def invitation_bulk():
     action = request.form.get("action")
     if action not in ("resend", "cancel"):
         abort(400)
-    ids = [int(value) for value in request.form.getlist("ids") if value.isdigit()]
+    ids = [as_id(value) for value in request.form.getlist("ids") if as_id(value)]
     invitations = [_get_invitation(invitation_id) for invitation_id in ids]
     if not invitations:
         flash("Tick at least one invitation first.", "error")

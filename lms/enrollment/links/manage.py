@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
 
+from lms.db_utils import as_id
 from lms.accounts.models import Role
 from lms.clock import utcnow
 from lms.config import locale_of
@@ -37,7 +38,8 @@ from lms.errors import DomainError
 from lms.extensions import db
 from lms.forms import choices
 from lms.programs.models import Program, ProgramSession
-from lms.programs.services import group_ids_of_trained_sessions, programs_for
+from lms.programs.access import managed_session_ids
+from lms.programs.services import group_ids_of_trained_sessions
 from lms.web import (
     attach_error,
     download,
@@ -75,14 +77,14 @@ def _shareable_groups():
 
 
 def _shareable_sessions(now):
-    """Sessions not over, of the programs this person manages, soonest first."""
-    program_ids = [program.id for program in programs_for(current_user)]
-    return db.session.execute(
-        select(ProgramSession, Program).join(Program, Program.id == ProgramSession.program_id)
-        .where(Program.id.in_(program_ids), ProgramSession.archived_at.is_(None),
-               or_(ProgramSession.ends_at.is_(None), ProgramSession.ends_at > now))
-        .order_by(ProgramSession.starts_at)
-    ).all()
+    """Sessions not over that this person manages (all, for admins), soonest first."""
+    query = (select(ProgramSession, Program).join(Program, Program.id == ProgramSession.program_id)
+             .where(Program.archived_at.is_(None), ProgramSession.archived_at.is_(None),
+                    or_(ProgramSession.ends_at.is_(None), ProgramSession.ends_at > now))
+             .order_by(ProgramSession.starts_at))
+    if current_user.role != Role.admin:
+        query = query.where(ProgramSession.id.in_(managed_session_ids(current_user)))
+    return db.session.execute(query).all()
 
 
 def _link_form(now, formdata=None):
@@ -114,7 +116,7 @@ def link_new():
     form = _link_form(now)
     if request.method == "GET":
         for name in ("group", "session"):
-            if request.args.get(name, "").isdigit():
+            if as_id(request.args.get(name)):
                 form.target.data = name
                 field = getattr(form, f"{name}_id")
                 field.data = request.args[name]
@@ -202,9 +204,9 @@ def link_qr_png(link_id):
     """The QR code as a PNG, 1,200 px by default (?size= from 200 to 4,000)."""
     link = _link(link_id)
     size = request.args.get("size", "1200")
-    if not size.isdigit() or int(size) not in PNG_SIZES:
+    if as_id(size) not in PNG_SIZES:
         abort(400)
-    body = qr_png(link_url(link), int(size))
+    body = qr_png(link_url(link), as_id(size))
     if request.args.get("download") == "0":  # the preview on the link's page
         return Response(body, mimetype="image/png")
     return download(body, "image/png", f"invite-link-{link.id}-qr.png")

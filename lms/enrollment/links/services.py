@@ -28,7 +28,7 @@ from lms.accounts.services import (
     normalize_email,
 )
 from lms.audit.services import record_event
-from lms.clock import platform_today, start_of_day
+from lms.clock import LATEST_DATE, platform_today, start_of_day
 from lms.db_utils import chunked
 from lms.enrollment.groups.services import add_group_members
 from lms.enrollment.invitations.models import Invitation, InvitationStatus
@@ -40,7 +40,8 @@ from lms.notifications.outbox import cancel_queued_emails, queue_emails
 from lms.notifications.render import Links
 from lms.programs import cascade
 from lms.programs.models import Enrollment, EnrollmentStatus, ProgramSession
-from lms.programs.services import can_manage_program, group_ids_of_trained_sessions, programs_for, session_lines
+from lms.programs.access import can_manage_session, managed_session_ids
+from lms.programs.services import group_ids_of_trained_sessions, session_lines
 from lms.tokens import hash_token, new_token, token_from_nonce
 
 MAX_USES_LIMIT = 100_000
@@ -67,7 +68,7 @@ DEAD_LINK_MESSAGES = {
 
 def may_share(user, target, *, group=None, session=None) -> bool:
     """Admins share anything; managers the groups of the sessions they train and the sessions
-    of the programs they manage (as in the invite form); learners nothing."""
+    they manage (lms.programs.access); learners nothing."""
     if user.role == Role.admin:
         return True
     if user.role != Role.manager:
@@ -75,7 +76,7 @@ def may_share(user, target, *, group=None, session=None) -> bool:
     if target == InviteLinkTarget.group:
         return group is not None and group.id in group_ids_of_trained_sessions(user)
     if target == InviteLinkTarget.session:
-        return session is not None and can_manage_program(user, session.program)
+        return session is not None and can_manage_session(user, session)
     return False
 
 
@@ -93,12 +94,11 @@ def links_for(user):
         selectinload(InviteLink.group), selectinload(InviteLink.created_by),
         selectinload(InviteLink.session).selectinload(ProgramSession.program))
     if user.role != Role.admin:
-        program_ids = [program.id for program in programs_for(user)]
-        query = query.outerjoin(ProgramSession, ProgramSession.id == InviteLink.session_id).where(or_(
+        query = query.where(or_(
             InviteLink.created_by_id == user.id,
             and_(InviteLink.role == Role.learner,
                  or_(InviteLink.group_id.in_(list(group_ids_of_trained_sessions(user))),
-                     ProgramSession.program_id.in_(program_ids))),
+                     InviteLink.session_id.in_(managed_session_ids(user)))),
         ))
     return query
 
@@ -134,6 +134,9 @@ def create_link(*, actor, now, target, group=None, session=None, role=Role.learn
         raise DomainError("Choose an expiry date from today on.", field="expires_on")
     if deactivate_on is not None and deactivate_on <= platform_today(now):
         raise DomainError("Choose a deactivation date after today.", field="deactivate_on")
+    for name, day in (("expires_on", expires_on), ("deactivate_on", deactivate_on)):
+        if day is not None and day > LATEST_DATE:
+            raise DomainError(f"Choose a date up to {LATEST_DATE:%Y-%m-%d}.", field=name)
     if self_registration and target != InviteLinkTarget.session:
         raise DomainError("Only a session's link can register people directly.", field="self_registration")
     if session is not None and _session_is_over(session, now):

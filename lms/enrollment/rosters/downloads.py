@@ -114,8 +114,9 @@ def rejected_rows_csv(job) -> str:
 
 
 def _comment(text):
-    """A comment line that a spreadsheet, splitting it at its commas, still shows as text."""
-    return re.sub(r"([,;\t]\s*)(?=[=+\-@])", r"\1'", " ".join(text.split()))
+    """A comment line that a spreadsheet, splitting it at its commas (and reading quoted fields),
+    still shows as text: no field of it starts with a formula, even after spaces or quotes."""
+    return re.sub(r"([,;\t][\s\"]*)(?=[=+\-@])", r"\1'", " ".join(text.split()))
 
 
 def group_ids_csv(groups) -> str:

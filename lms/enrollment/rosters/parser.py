@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -18,6 +19,9 @@ COLUMNS = ("last_name", "first_name", "email", "labels", "send_email", "password
            "additional_info", "groups", "role", "deactivate_on")
 MIN_PASSWORD_LENGTH = 8
 MAX_ROWS = 50_000
+MAX_COLUMNS = 200  # far more than any export has; bounds the work per line
+MAX_LINE_CHARS = 100_000  # a text line (or a record spanning lines) longer than this is refused
+MAX_TOO_LONG = 20  # more such lines, and the roster is refused whole
 MAX_FIELD_LENGTH = {"last_name": 100, "first_name": 100, "email": 320, "password": 200,
                     "additional_info": 2000}
 MAX_LABEL_LENGTH = 100
@@ -140,9 +144,16 @@ def parse_xlsx(data: bytes, *, languages, max_rows=MAX_ROWS) -> Roster:
     may be real dates, numbers and booleans as well as text."""
     from openpyxl import load_workbook
 
+    from lms.enrollment.rosters.workbook import WorkbookRefused, check_workbook
+
+    try:
+        check_workbook(data, max_columns=MAX_COLUMNS)
+    except WorkbookRefused as refused:
+        raise RosterUnreadable(str(refused)) from None
     workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
         sheet = workbook.worksheets[0]
+        sheet.reset_dimensions()  # a sheet's stated size is not trusted: openpyxl would pad every row to it
         records = []
         for row_number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
             cells = list(row)
@@ -150,6 +161,8 @@ def parse_xlsx(data: bytes, *, languages, max_rows=MAX_ROWS) -> Roster:
                 cells.pop()
             if not cells or str(cells[0] or "").lstrip().startswith("#"):
                 continue
+            if len(cells) > MAX_COLUMNS:
+                cells = _Unreadable(f"it has {len(cells):,} cells; a roster has at most {MAX_COLUMNS} columns")
             records.append((row_number, cells))
             _check_size(records, max_rows)
     finally:
@@ -175,6 +188,7 @@ def _records(lines, delimiter):
     comment lines. A quoted field may span lines; the record keeps its first line's number."""
     tracker = _LineTracker(lines)
     reader = csv.reader(tracker, delimiter=delimiter, quotechar='"', skipinitialspace=True)
+    too_long = 0
     while True:
         tracker.record_start = None
         try:
@@ -183,7 +197,23 @@ def _records(lines, delimiter):
             return
         except csv.Error as error:  # e.g. a NUL character: the line is reported, reading goes on
             cells = _Unreadable(str(error))
+        except _LineTooLong:  # an unclosed quote would otherwise take in the rest of the file
+            start = tracker.record_start
+            too_long += 1
+            if too_long > MAX_TOO_LONG:  # each costs a read of MAX_LINE_CHARS: bounded work
+                raise RosterUnreadable(f"More than {MAX_TOO_LONG} lines of this roster are longer than "
+                                       f"{MAX_LINE_CHARS:,} characters (an unclosed quote?). Fix them and import again.")
+            yield start, _Unreadable(f"it is longer than {MAX_LINE_CHARS:,} characters")
+            tracker.restart_after(start)
+            reader = csv.reader(tracker, delimiter=delimiter, quotechar='"', skipinitialspace=True)
+            continue
+        if len(cells) > MAX_COLUMNS:
+            cells = _Unreadable(f"it has {len(cells):,} fields; a roster has at most {MAX_COLUMNS} columns")
         yield tracker.record_start, cells
+
+
+class _LineTooLong(Exception):
+    pass
 
 
 class _Unreadable(list):
@@ -201,6 +231,13 @@ class _LineTracker:
         self._lines = lines
         self._next = 0
         self.record_start = None
+        self.record_chars = 0
+
+    def restart_after(self, line_number):
+        """Read on from the line after `line_number` (a record too long, most likely an unclosed
+        quote: the lines it took in are read again as records of their own)."""
+        self._next = line_number
+        self.record_start = None
 
     def __iter__(self):
         return self
@@ -214,23 +251,33 @@ class _LineTracker:
                 if not stripped or stripped.startswith("#"):
                     continue
                 self.record_start = number
+                self.record_chars = 0
+            self.record_chars += len(line)
+            if self.record_chars > MAX_LINE_CHARS:
+                raise _LineTooLong()
             return line
         raise StopIteration
 
 
 def _roster(records, *, languages, from_xlsx, max_rows):
     columns, errors, start = COLUMNS, [], 0
-    if records:
+    if records and isinstance(records[0][1], _Unreadable):  # the header, or a first row: either way unsafe
+        first_line, first_cells = records[0]
+        errors.append(RosterError(first_line, None, f"The first line cannot be read: {first_cells.reason}."))
+    elif records:
         first_line, first_cells = records[0]
         keys = [column_key(cell) for cell in first_cells]
         if keys and any(key in COLUMNS for key in keys) and not any(_looks_like_email(cell) for cell in first_cells):
             start = 1
             unknown = [str(cell).strip() for cell, key in zip(first_cells, keys, strict=True)
                        if key and key not in COLUMNS]
-            repeated = sorted({key for key in keys if key and keys.count(key) > 1})
+            counts = Counter(key for key in keys if key)
+            repeated = sorted(key for key, number in counts.items() if number > 1)
             if unknown:
+                named = ", ".join(name[:60] for name in unknown[:10]) + (
+                    f" and {len(unknown) - 10:,} more" if len(unknown) > 10 else "")
                 errors.append(RosterError(first_line, None, "Unknown column" + ("s" if len(unknown) > 1 else "")
-                                          + " in the header: " + ", ".join(unknown)
+                                          + " in the header: " + named
                                           + f". The columns are: {', '.join(COLUMNS)}."))
             if repeated:
                 errors.append(RosterError(first_line, None, f"Column given twice in the header: {', '.join(repeated)}."))

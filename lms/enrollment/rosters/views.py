@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, flash, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from lms.db_utils import as_id
 from lms.accounts.models import Role
 from lms.clock import utcnow
 from lms.enrollment.groups.services import groups_with_counts
@@ -26,7 +27,7 @@ from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
 from lms.enrollment.rosters.parser import COLUMNS, RosterUnreadable
 from lms.errors import DomainError
 from lms.extensions import db
-from lms.web import MAX_ID, download, get_or_404, page_number, redirect_after_post, render, roles_required
+from lms.web import download, get_or_404, page_number, redirect_after_post, render, roles_required
 
 bp = Blueprint("rosters", __name__, url_prefix="/admin/imports")
 
@@ -94,7 +95,7 @@ def _source_of(upload):
 
 def _draft(job_id):
     """The draft a form came back with ("Edit and preview again", "Change the options")."""
-    job = db.session.get(ImportJob, int(job_id)) if str(job_id or "").isdigit() and int(job_id) <= MAX_ID else None
+    job = db.session.get(ImportJob, as_id(job_id)) if as_id(job_id) else None
     return job if job is not None and job.status == ImportJobStatus.draft else None
 
 
