@@ -97,7 +97,10 @@ def dispatch_due_emails(*, now, worker, batch_size=BATCH_SIZE, max_batches=None)
     try:
         worker.forget_gone_workers()
         with SmtpPool(current_app.extensions["mail"], config["MAIL_CONNECTIONS"], timeout=config["MAIL_TIMEOUT"]) as pool:
-            recorder = sending.recorder = OutcomeRecorder(db.engine, worker_id=worker.id, now=now, pool=pool)
+            recorder = sending.recorder = OutcomeRecorder(
+                db.engine, worker_id=worker.id, now=now, pool=pool,
+                failure_of=lambda outcome, attempts: _failure_of(outcome, attempts, sending))
+            pool.on_outcome = recorder.on_outcome
             batches = 0
             while (max_batches is None or batches < max_batches) and not worker.stopping.is_set():
                 ids = claim_due_emails(now=now, worker=worker, limit=batch_size)
@@ -194,6 +197,7 @@ def _send_batch(emails, sending, pool, report):
     merge = {}  # each distinct email of the batch is rendered once (render_email)
     sent = []
     recorder = sending.recorder
+    recorder.expect(emails)
     while True:
         stopping = sending.worker.stopping.is_set()
         # Twice as many as connections: each can prepare its next email (MAIL, RCPT, DATA) while
@@ -201,9 +205,9 @@ def _send_batch(emails, sending, pool, report):
         while in_flight < 2 * pool.size and rendered and not stopping:
             pool.submit(*rendered.popleft())
             in_flight += 1
-        # Render ahead first: the outcomes that come in meanwhile then share one commit.
+        # Render ahead first: the outcomes that come in meanwhile then share one write.
         if to_render and len(rendered) < pool.size and not stopping:
-            _render_next(to_render.popleft(), sending, merge, rendered, report)
+            _render_next(to_render.popleft(), sending, merge, rendered)
             continue
         if not in_flight:
             break
@@ -211,12 +215,9 @@ def _send_batch(emails, sending, pool, report):
         in_flight -= len(outcomes)
         went_through |= any(outcome.error is None for outcome in outcomes)
         connection_lost |= any(outcome.connection_lost for outcome in outcomes)
-        for outcome in outcomes:  # written by the recorder's thread, which then frees the body's place
-            email = by_id[outcome.email_id]
-            if outcome.error is None:
-                sent.append(email)
-            recorder.record(email, _failure_of(outcome, email, sending), outcome)
-        if not outcomes:
+        # The recorder has each outcome already (from the SMTP thread): here, only the counting.
+        sent += [by_id[outcome.email_id] for outcome in outcomes if outcome.error is None]
+        if not outcomes or recorder.error is not None:
             recorder.flush()  # raises if the database went away meanwhile
     recorder.flush()
     report.server_unreachable = connection_lost and not went_through
@@ -231,7 +232,7 @@ def _after_sent(emails, sending):
         on_sent(sent, sending.now, sending.recorder.connection)  # the recorder is idle: flushed
 
 
-def _render_next(email, sending, merge, rendered, report):
+def _render_next(email, sending, merge, rendered):
     try:
         rendered.append((email.id, sending.envelope(email, merge)))
     except Exception as error:  # a template or data problem: this email can never render
@@ -239,13 +240,11 @@ def _render_next(email, sending, merge, rendered, report):
         sending.recorder.record(email, Failure(f"could not render: {error}", permanent=True))
 
 
-def _failure_of(outcome, email, sending):
-    """What to record of a send: None when the server accepted the email; otherwise a Failure,
-    retried with back-off unless retrying is pointless or this was the last attempt."""
-    if outcome.error is None:
-        return None
+def _failure_of(outcome, attempts, sending):
+    """What to record of a failed send (`attempts` before this one): retried with back-off
+    unless retrying is pointless or this was the last attempt."""
     reason, permanent = _reason_of(outcome.error, sending.timeout)
-    attempts = email.attempts + 1
+    attempts += 1
     if permanent or attempts >= MAX_ATTEMPTS:
         return Failure(reason, permanent=True)
     return Failure(reason, permanent=False, next_attempt_at=sending.now + BACKOFF[attempts - 1])

@@ -1,8 +1,9 @@
 """Recording what the SMTP server said of each email (R10: sent means recorded).
 
-The dispatcher hands each outcome to an OutcomeRecorder as it comes and goes on rendering and
-sending; the recorder's own thread writes it, on a database connection it keeps, and only then
-tells the pool that the email is recorded (which lets the next body go out). While one write
+Each outcome goes to the OutcomeRecorder straight from the SMTP thread that got it (the
+dispatcher's thread goes on rendering); the recorder's own thread writes it, on a database
+connection it keeps, and only then tells the pool that the email is recorded (which lets the
+next body go out). While one write
 is on its way, the outcomes that arrive wait for the next, so writes group themselves without
 any email waiting for more than the one write before it. Every write is one statement in
 autocommit, fenced by the worker's lease (`locked_by`): a worker that lost its lease records
@@ -52,15 +53,19 @@ class RecordingFailed(Exception):
 
 
 class OutcomeRecorder:
-    """`record(email, failure or None, outcome)` from the dispatcher's thread; `flush()` waits
-    until all is written (and raises what the writing thread met); `close()` at the end."""
+    """`expect(emails)` before they are sent, then each outcome arrives through
+    `on_outcome` (from the SMTP threads); `record(email, failure)` for what the dispatcher
+    itself decides (an email that cannot render); `flush()` waits until all is written (and
+    raises what the writing thread met); `close()` at the end. `failure_of(outcome, attempts)`
+    says what to record of a failed send."""
 
-    def __init__(self, engine, *, worker_id, now, pool=None):
+    def __init__(self, engine, *, worker_id, now, pool=None, failure_of=None):
         self.connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self.postgresql = self.connection.dialect.name == "postgresql"
         if self.postgresql:
             self.connection.exec_driver_sql("SET synchronous_commit TO OFF")
-        self.worker_id, self.now, self.pool = worker_id, now, pool
+        self.worker_id, self.now, self.pool, self.failure_of = worker_id, now, pool, failure_of
+        self._expected = {}  # email id: (id, kind, attempts, context, recipient), read by the SMTP threads
         self.sent = self.retrying = self.failed = 0
         self.errors = []  # "recipient: reason", for the report
         self._items = queue.SimpleQueue()
@@ -71,14 +76,27 @@ class OutcomeRecorder:
         self._thread = threading.Thread(target=self._run, name="outbox-recorder", daemon=True)
         self._thread.start()
 
-    def record(self, email, failure, outcome=None, recipient=None):
+    def expect(self, emails):
+        self._expected = {email.id: (email.id, email.kind, email.attempts, email.context, email.recipient)
+                          for email in emails}
+
+    def on_outcome(self, outcome):
+        """What an SMTP thread learnt of an email: queued for writing at once."""
+        email_id, kind, attempts, context, recipient = self._expected[outcome.email_id]
+        failure = None if outcome.error is None else self.failure_of(outcome, attempts)
+        self._queue(email_id, kind, attempts, context, recipient, failure, outcome)
+
+    def record(self, email, failure):
         if self.error is not None:
             raise RecordingFailed("the outcomes could not be recorded") from self.error
+        self._queue(email.id, email.kind, email.attempts, email.context, email.recipient, failure, None)
+
+    def _queue(self, email_id, kind, attempts, context, recipient, failure, outcome):
         if failure is not None:
-            self.errors.append(f"{recipient or email.recipient}: {failure.reason}")
+            self.errors.append(f"{recipient}: {failure.reason}")
         with self._idle:
             self._pending += 1
-        self._items.put(_Item(email.id, email.kind, email.attempts, email.context, failure, outcome))
+        self._items.put(_Item(email_id, kind, attempts, context, failure, outcome))
 
     def flush(self):
         with self._idle:

@@ -47,8 +47,9 @@ class SmtpPool:
     pairs, read their outcomes in completion order, and pass each batch of outcomes to
     `recorded()` once they are committed."""
 
-    def __init__(self, mail_state, size, *, timeout):
+    def __init__(self, mail_state, size, *, timeout, on_outcome=None):
         self._mail = mail_state
+        self.on_outcome = on_outcome  # called in the sending thread with each outcome, before it is queued
         self.size = max(1, size)
         self.timeout = timeout
         self._work = queue.SimpleQueue()
@@ -100,6 +101,11 @@ class SmtpPool:
             if outcome.sent_body:
                 self._unrecorded.release()
 
+    def _emit(self, outcome):
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        self._outcomes.put(outcome)
+
     def _may_send_body(self):
         self._unrecorded.acquire()
         if self._closed.is_set():
@@ -110,7 +116,7 @@ class SmtpPool:
         while (item := self._work.get()) is not None:
             round_number, email_id, envelope = item
             if failed_round == round_number:  # this round already found the server unreachable
-                self._outcomes.put(Outcome(email_id, failure))
+                self._emit(Outcome(email_id, failure))
                 continue
             progress = _Progress()
             try:
@@ -125,17 +131,17 @@ class SmtpPool:
                 host = _close(host)
                 break
             except ABOUT_THE_EMAIL as error:
-                self._outcomes.put(Outcome(email_id, error, progress.sent_body))
+                self._emit(Outcome(email_id, error, progress.sent_body))
                 if getattr(error, "smtp_code", None) == 421:  # the server is closing the connection
                     host = _close(host)
             except (OSError, smtplib.SMTPException) as error:
-                self._outcomes.put(Outcome(email_id, error, progress.sent_body))
+                self._emit(Outcome(email_id, error, progress.sent_body))
                 host, failed_round, failure = _close(host), round_number, error
             except Exception as error:  # never leave the caller waiting for an outcome
-                self._outcomes.put(Outcome(email_id, error, progress.sent_body))
+                self._emit(Outcome(email_id, error, progress.sent_body))
                 host = _close(host)
             else:
-                self._outcomes.put(Outcome(email_id, None, progress.sent_body))
+                self._emit(Outcome(email_id, None, progress.sent_body))
         if host is not None:
             try:
                 host.quit()
