@@ -68,11 +68,14 @@ class PasswordChangeForm(FlaskForm):
     )
 
 
-class RegistrationForm(FlaskForm):
+class NamesForm(FlaskForm):
     first_name = StringField(_l("First name"), [DataRequired(), Length(max=100)],
                              render_kw={"autocomplete": "given-name"})
     last_name = StringField(_l("Last name"), [DataRequired(), Length(max=100)],
                             render_kw={"autocomplete": "family-name"})
+
+
+class ChoosePasswordForm(FlaskForm):
     password = PasswordField(
         _l("Password"),
         [DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=500)],
@@ -84,3 +87,7 @@ class RegistrationForm(FlaskForm):
         [DataRequired(), EqualTo("password", message=_l("The two passwords are not the same."))],
         render_kw={"autocomplete": "new-password"},
     )
+
+
+class RegistrationForm(NamesForm, ChoosePasswordForm):
+    """Names first, then the password (WTForms orders fields as they were declared)."""

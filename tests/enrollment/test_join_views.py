@@ -56,10 +56,14 @@ def set_link(token, **values):
     db.session.commit()
 
 
-def newcomer(email="newbie@example.com", *, password=NEW_PASSWORD, confirm=None, first_name="Nia",
-             last_name="Newbie"):
-    return {"new-email": email, "new-first_name": first_name, "new-last_name": last_name,
-            "new-password": password, "new-confirm": password if confirm is None else confirm}
+def newcomer(email="newbie@example.com", *, first_name="Nia", last_name="Newbie"):
+    """The newcomer's form: no password (the owner of the address chooses it on confirming)."""
+    return {"new-email": email, "new-first_name": first_name, "new-last_name": last_name}
+
+
+def chosen(password=NEW_PASSWORD, confirm=None):
+    """The confirmation page's form: the password the owner of the address chooses."""
+    return {"password": password, "confirm": password if confirm is None else confirm}
 
 
 def signing_in(email, password=PASSWORD):
@@ -116,7 +120,7 @@ def signed_in(client):
 def sign_up_and_confirm(app, token, email):
     client = app.test_client()
     client.post(f"/join/{token}/new", data=newcomer(email))
-    return client, client.post(confirmation_path(email))
+    return client, client.post(confirmation_path(email), data=chosen())
 
 
 def session_title(session):
@@ -502,7 +506,7 @@ def test_a_newcomer_confirms_their_address_and_then_their_account_is_made_and_jo
     assert "Confirm and join" in text(opened)
     assert everything() == before
 
-    confirmed = client.post(path)
+    confirmed = client.post(path, data=chosen())
 
     user = user_of("newbie@example.com")
     assert user is not None and user.status == UserStatus.active
@@ -551,18 +555,16 @@ def test_filling_in_the_form_again_replaces_the_first_confirmation_link(app, cli
 
     assert first != second
     assert client.get(first).status_code == 404
-    assert client.post(second).status_code == 303
+    assert client.post(second, data=chosen()).status_code == 303
     assert user_of("newbie@example.com").first_name == "Nina"
 
 
 @pytest.mark.parametrize("data, field, message", [
-    (newcomer(password="short"), "new-password", "Field must be between 8 and 500 characters long."),
-    (newcomer(confirm="something-else"), "new-confirm", "The two passwords are not the same."),
     (newcomer("not-an-email"), "new-email", None),
     (newcomer(""), "new-email", "This field is required."),
     (newcomer(first_name=""), "new-first_name", "This field is required."),
     (newcomer("someone@elsewhere.example"), "new-email", "This link is only for addresses ending in @acme.example."),
-], ids=["short password", "mismatch", "bad email", "no email", "no first name", "wrong domain"])
+], ids=["bad email", "no email", "no first name", "wrong domain"])
 def test_a_bad_newcomer_form_comes_back_with_the_message_next_to_the_field(client, admin, group, data, field,
                                                                            message):
     token = make_link(admin, group=group, allowed_domain="acme.example")
@@ -580,6 +582,42 @@ def test_a_bad_newcomer_form_comes_back_with_the_message_next_to_the_field(clien
     assert everything() == before
 
 
+@pytest.mark.parametrize("form, field, message", [
+    (chosen("short"), "password", "Field must be between 8 and 500 characters long."),
+    (chosen(confirm="something-else"), "confirm", "The two passwords are not the same."),
+    (chosen(""), "password", "This field is required."),
+], ids=["short password", "mismatch", "no password"])
+def test_a_bad_password_on_the_confirmation_page_comes_back_with_the_message_and_creates_nothing(
+        client, admin, group, form, field, message):
+    token = make_link(admin, group=group)
+    client.post(f"/join/{token}/new", data=newcomer())
+    path = confirmation_path("newbie@example.com")
+
+    response = client.post(path, data=form)
+
+    assert response.status_code == 422
+    assert field_error(text(response), field) == message
+    assert user_of("newbie@example.com") is None
+    assert client.post(path, data=chosen()).status_code == 303  # the link still works
+
+
+def test_someone_who_types_another_persons_address_never_chooses_that_accounts_password(app, admin, group):
+    """Anyone may start a sign-up with any address; only its owner, from the email, sets the
+    password, so the starter cannot sign in to the account the owner confirms."""
+    token = make_link(admin, group=group)
+    starter = app.test_client()
+    starter.post(f"/join/{token}/new", data=newcomer("victim@example.com"))
+
+    owner = app.test_client()
+    page = owner.get(confirmation_path("victim@example.com"))
+    assert 'name="password"' in text(page) and 'type="password"' in text(page)
+    owner.post(confirmation_path("victim@example.com"), data=chosen("the-owners-own-passphrase"))
+
+    assert signed_in(owner)
+    assert starter.post("/login", data={"email": "victim@example.com", "password": NEW_PASSWORD}).status_code == 422
+    assert login(app.test_client(), user_of("victim@example.com"), "the-owners-own-passphrase")
+
+
 def test_a_newcomer_gets_the_email_and_the_account_in_the_language_of_the_page(client, admin, group):
     token = make_link(admin, group=group)
 
@@ -588,7 +626,7 @@ def test_a_newcomer_gets_the_email_and_the_account_in_the_language_of_the_page(c
     (email,) = emails_to("newbie@example.com")
     assert email.language == "fr"
     assert render_email(email).subject == "Confirmez votre adresse e-mail pour rejoindre Sales North"
-    client.post(confirmation_path("newbie@example.com"))
+    client.post(confirmation_path("newbie@example.com"), data=chosen())
     assert user_of("newbie@example.com").language == "fr"
 
 
@@ -600,7 +638,6 @@ def test_a_newcomer_reading_the_page_in_french_is_told_of_a_bad_address_in_frenc
     html = text(response)
     assert response.status_code == 422
     assert heading(response) == "Rejoindre ce groupe"
-    assert field_error(html, "new-password") is None
     error = field_error(html, "new-email")
     assert error is not None
     assert "is not a valid email address" not in error, error
@@ -646,9 +683,9 @@ def test_two_newcomers_fill_a_two_place_session_link_and_the_third_is_told_it_is
         assert clients[address].post(f"/join/{token}/new", data=newcomer(address)).status_code == 303
 
     for address in addresses[:2]:
-        confirmed = clients[address].post(confirmation_path(address))
+        confirmed = clients[address].post(confirmation_path(address), data=chosen())
         assert confirmed.status_code == 303 and confirmed.location == "/inbox"
-    refused = clients["third@example.com"].post(confirmation_path("third@example.com"))
+    refused = clients["third@example.com"].post(confirmation_path("third@example.com"), data=chosen())
 
     assert refused.status_code == 409
     assert heading(refused) == "Your account was not created"
@@ -673,7 +710,7 @@ def test_a_confirmation_after_the_link_was_switched_off_creates_no_account(app, 
     path = confirmation_path("newbie@example.com")
     set_link(token, revoked_at=utcnow())
 
-    response = client.post(path)
+    response = client.post(path, data=chosen())
 
     assert response.status_code == 409
     assert heading(response) == "Your account was not created"
@@ -708,7 +745,7 @@ def test_opening_a_dead_links_confirmation_keeps_the_sign_up_and_clicking_drops_
     client.get(path)
     kept = count(LinkSignup)
     set_link(token, revoked_at=None)
-    confirmed = client.post(path)
+    confirmed = client.post(path, data=chosen())
 
     assert kept == 1
     assert confirmed.status_code == 303 and is_member(group, user_of("newbie@example.com"))
@@ -720,7 +757,7 @@ def test_clicking_confirm_on_a_dead_link_drops_the_sign_up(app, client, admin, g
     path = confirmation_path("newbie@example.com")
     set_link(token, revoked_at=utcnow())
 
-    refused = client.post(path)
+    refused = client.post(path, data=chosen())
 
     assert refused.status_code == 409
     assert count(LinkSignup) == 0
@@ -734,7 +771,7 @@ def test_a_confirmation_for_an_address_that_got_an_account_meanwhile_says_to_sig
     path = confirmation_path("newbie@example.com")
     make_user("newbie@example.com", first_name="Already")
 
-    response = client.post(path)
+    response = client.post(path, data=chosen())
 
     assert response.status_code == 409
     assert heading(response) == "You already have an account"
@@ -855,7 +892,7 @@ def test_a_form_without_its_security_token_is_refused_and_writes_nothing(app, ad
     client = login(app.test_client(), learner) if door == "join" else app.test_client()
     if door == "confirm":
         client.post(f"/join/{token}/new", data=newcomer())
-        path, data = confirmation_path("newbie@example.com"), {}
+        path, data = confirmation_path("newbie@example.com"), chosen()
     else:
         path = f"/join/{token}/{door}"
         data = {"join": {}, "sign-in": signing_in("learner@example.com"), "new": newcomer()}[door]

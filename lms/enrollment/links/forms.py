@@ -12,7 +12,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from lms.accounts.forms import RegistrationForm
+from lms.accounts.forms import ChoosePasswordForm, NamesForm
 
 
 class InviteLinkForm(FlaskForm):
@@ -42,9 +42,11 @@ class SignInForm(FlaskForm):
                              render_kw={"autocomplete": "current-password"})
 
 
-class NewcomerForm(RegistrationForm):
+class NewcomerForm(NamesForm):
+    """No password here: whoever types an address may not be its owner. The owner chooses it
+    when they confirm (ConfirmForm), from the email sent to that address."""
     email = EmailField(_l("Email"), [DataRequired(), Length(max=320)], render_kw={"autocomplete": "email"})
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(ChoosePasswordForm):
     pass

@@ -95,7 +95,8 @@ class LinkSignup(db.Model):
     """A newcomer who filled in a link's form and has not yet confirmed their email.
 
     The account is only created when they open the verification link, so an address typed by
-    someone else never becomes a user; the row (and its password hash) goes once used or stale.
+    someone else never becomes a user. It holds no password: the owner of the address chooses
+    one when they confirm. The row goes once used or stale.
     """
 
     __tablename__ = "link_signups"
@@ -105,7 +106,6 @@ class LinkSignup(db.Model):
     email: Mapped[str] = mapped_column(String(320))
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
-    password_hash: Mapped[str] = mapped_column(String(255))
     language: Mapped[str] = mapped_column(String(35))
     token_nonce: Mapped[str] = mapped_column(String(64))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -194,8 +194,7 @@ def sign_up(token):
     if form.validate_on_submit():
         try:
             request_signup(link, email=form.email.data, first_name=form.first_name.data,
-                           last_name=form.last_name.data, password=form.password.data,
-                           language=_page_language(), now=utcnow())
+                           last_name=form.last_name.data, language=_page_language(), now=utcnow())
         except DomainError as error:
             db.session.rollback()
             if error.field is None:  # the link died meanwhile
@@ -224,26 +223,36 @@ def _landing_url(link):
 @bp.route("/join/confirm/<token>", methods=["GET", "POST"])
 def confirm(token):
     """The link in the verification email. Opening it changes nothing (mail scanners open
-    links too); the button creates the account and joins."""
+    links too); the owner of the address chooses their password, and the button creates the
+    account and joins."""
     signup = find_signup(token)
     if signup is None:
         return render_template("links/public/confirm_dead.html", reason="unknown", message=None), 404
     link = signup.link
     form = ConfirmForm()
+    status = 200
     if form.validate_on_submit():
         try:
-            user = confirm_signup(signup, now=utcnow())
+            user = confirm_signup(signup, password=form.password.data, now=utcnow())
         except SignupRefused as refused:
             db.session.rollback()
             return _refused(signup, refused, 409)
-        db.session.commit()
-        login_user(user)
-        return _joined(link, JoinOutcome(user=user, joined=True))
+        except DomainError as error:  # the password itself
+            db.session.rollback()
+            attach_error(form, error)
+            status = 422
+        else:
+            db.session.commit()
+            login_user(user)
+            return _joined(link, JoinOutcome(user=user, joined=True))
+    elif request.method == "POST":
+        status = 422
     try:  # say it before they click, not after (and change nothing: mail scanners open links)
         check_signup(signup, utcnow())
     except SignupRefused as refused:
         return _refused(signup, refused, 410, discard=False)
-    return render_template("links/public/confirm.html", signup=signup, link=link, target=describe_target(link), form=form)
+    return render_template("links/public/confirm.html", signup=signup, link=link, target=describe_target(link),
+                           form=form), status
 
 
 def _refused(signup, refused, code, discard=True):

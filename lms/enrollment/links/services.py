@@ -333,7 +333,7 @@ def _register(link, user, now):
 
 # --- Newcomers: a form, then a verification email -----------------------------------------
 
-def request_signup(link, *, email, first_name, last_name, password, language, now) -> None:
+def request_signup(link, *, email, first_name, last_name, language, now) -> None:
     """A newcomer asks to join. The same answer whatever the address (no account enumeration):
     a verification email for a new address, a "you already have an account" email otherwise."""
     _refuse_unless_live(link, now)
@@ -342,7 +342,6 @@ def request_signup(link, *, email, first_name, last_name, password, language, no
     first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
     if not first_name or not last_name:
         raise DomainError(_l("Enter your first and last name."), field="first_name" if not first_name else "last_name")
-    password_hash = hash_password(password)
     language = check_language(language)
     existing = find_user_by_email(email)
     if existing is not None:
@@ -351,7 +350,7 @@ def request_signup(link, *, email, first_name, last_name, password, language, no
     _discard_signups(LinkSignup.link_id == link.id, LinkSignup.email == email)  # the newest form wins
     nonce, _, token_hash = new_token()
     signup = LinkSignup(link_id=link.id, email=email, first_name=first_name, last_name=last_name,
-                        password_hash=password_hash, language=language, token_nonce=nonce,
+                        language=language, token_nonce=nonce,
                         token_hash=token_hash, expires_at=now + SIGNUP_VALIDITY, created_at=now)
     db.session.add(signup)
     db.session.flush()
@@ -424,9 +423,11 @@ class SignupRefused(DomainError):
         self.reason = reason
 
 
-def confirm_signup(signup, *, now) -> User:
-    """The newcomer opened the verification link: their account is created and joins through
-    the link. All or nothing: if the link is used up meanwhile, no account is left behind."""
+def confirm_signup(signup, *, password, now) -> User:
+    """The owner of the address opened the verification link and chose their password: the
+    account is created and joins through the link. All or nothing: if the link is used up
+    meanwhile, no account is left behind."""
+    password_hash = hash_password(password)  # a DomainError (too short) before anything is used
     _refuse_if_expired(signup, now)
     link = signup.link
     # The row is the one-time ticket: deleting it first makes a second click find nothing.
@@ -437,7 +438,7 @@ def confirm_signup(signup, *, now) -> User:
     _refuse_if_link_closed(signup, now)
     deactivate_on = link.deactivate_on if link.deactivate_on and link.deactivate_on > platform_today(now) else None
     user = User(email=signup.email, first_name=signup.first_name, last_name=signup.last_name,
-                role=link.role, status=UserStatus.active, password_hash=signup.password_hash,
+                role=link.role, status=UserStatus.active, password_hash=password_hash,
                 language=signup.language, deactivate_on=deactivate_on, created_at=now, updated_at=now)
     db.session.add(user)
     db.session.flush()
@@ -457,7 +458,7 @@ def discard_signup(signup) -> None:
 
 
 def discard_stale_signups(*, now) -> int:
-    """Sign-ups never confirmed hold a password hash: they go when their link expires."""
+    """Sign-ups never confirmed go when their confirmation expires."""
     return _discard_signups(LinkSignup.expires_at <= now)
 
 
