@@ -346,6 +346,60 @@ def test_a_worker_that_lost_its_lease_records_nothing_over_the_new_owner(app, sm
     assert (row.status, row.locked_by) == (OutboxStatus.queued, new_owner.id)
 
 
+def test_an_email_that_cannot_be_rendered_fails_without_holding_up_the_others(app, smtp_server, make_user, now):
+    from lms.notifications.outbox import queue_emails
+
+    user = make_user("ann@example.com")
+    queue_emails([
+        {"recipient": user.email, "user_id": user.id, "kind": "no_such_kind", "language": "en",
+         "context": {}, "dedupe_key": "broken"},
+        {"recipient": user.email, "user_id": user.id, "kind": "added_to_groups", "language": "en",
+         "context": {"group_names": ["Sales"], "inviter_name": None}, "dedupe_key": "fine"},
+    ], now=now)
+    db.session.commit()
+
+    report = dispatch_due_emails(now=now)
+
+    assert (report.sent, report.failed) == (1, 1)
+    broken, fine = outbox()
+    assert broken.status == OutboxStatus.failed
+    assert broken.last_error.startswith("could not render")
+    assert fine.status == OutboxStatus.sent
+    assert [message["Subject"] for message in smtp_server.messages] == ["You have been added to Sales"]
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+
+def test_a_sent_account_email_no_longer_holds_the_password(app, admin, smtp_server, now):
+    set_account("new@example.com", actor=admin, now=now, first_name="New", last_name="Person",
+                password="chosen-by-admin", include_password=True)
+    db.session.commit()
+    assert row_to("new@example.com").context["password"] == "chosen-by-admin"
+
+    assert dispatch_due_emails(now=now).sent == 1
+
+    (message,) = smtp_server.to("new@example.com")
+    assert "chosen-by-admin" in text_of(message)  # the person gets it...
+    row = row_to("new@example.com")
+    assert row.status == OutboxStatus.sent
+    assert "password" not in row.context  # ...the database no longer keeps it
+    assert "chosen-by-admin" not in repr(row.context)
+
+
+def test_a_failed_account_email_no_longer_holds_the_password(app, smtp_server, now):
+    set_account("new@example.com", actor=None, now=now, first_name="New", last_name="Person",
+                password="chosen-by-admin", include_password=True)
+    db.session.commit()
+    smtp_server.refuse("new@example.com")
+
+    dispatch_due_emails(now=now)
+
+    row = row_to("new@example.com")
+    assert row.status == OutboxStatus.failed
+    assert "password" not in row.context
+
+
 def test_a_crash_right_after_the_servers_250_repeats_only_the_emails_in_flight(app, smtp_server, monkeypatch, now):
     from lms.notifications import dispatcher
     from lms.notifications.recording import OutcomeRecorder, RecordingFailed
