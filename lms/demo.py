@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from lms.accounts.models import Role, User, UserStatus
 from lms.accounts.services import create_user, find_user_by_email
 from lms.enrollment.groups.models import Group
-from lms.enrollment.groups.services import add_group_members, create_group
+from lms.enrollment.groups.services import add_group_members, create_group, open_to_trainers
 from lms.extensions import db
 from lms.programs.cascade import assign_group
 from lms.programs.models import Program, ProgramSession
@@ -58,6 +58,8 @@ def load_demo(*, now, only_if_empty=False) -> dict:
         if group is None:
             group = create_group(name, actor=admin, now=now)
         add_group_members(group, [learners[email].id for email in emails], actor=admin, now=now)
+        if name == "New hires 2026":  # the trainer may add it to their sessions (lms.programs.access)
+            open_to_trainers(group, True, actor=admin, now=now)
 
     program = db.session.scalar(select(Program).where(Program.title == "Workplace Safety"))
     if program is None:
