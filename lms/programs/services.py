@@ -84,8 +84,9 @@ def respond_to_enrollment(enrollment, *, user, accept: bool, now):
     if not changed:
         raise DomainError(_l("You already answered this invitation: %(answer)s.",
                               answer=ANSWER_WORDS[enrollment.status.value]))
-    if not accept:
-        cancel_queued_emails(OutboxEmail.enrollment_id == enrollment.id, reason="session declined")
+    # R12: either answer withdraws the invitation email still waiting for the session's start.
+    cancel_queued_emails(OutboxEmail.enrollment_id == enrollment.id,
+                         reason="session accepted" if accept else "session declined")
     return enrollment
 
 

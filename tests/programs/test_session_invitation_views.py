@@ -196,3 +196,34 @@ def test_a_deactivated_account_cannot_answer_through_its_link(client, invited):
     client.post(link(invited), data={"answer": "accept"})
 
     assert fresh(invited.id).status == EnrollmentStatus.invited
+
+
+def queued_session_emails(enrollment):
+    db.session.expire_all()
+    return db.session.scalars(select(OutboxEmail).where(OutboxEmail.enrollment_id == enrollment.id,
+                                                        OutboxEmail.status == OutboxStatus.queued)).all()
+
+
+def test_accepting_early_from_the_link_withdraws_the_email_due_at_the_start(client, invited):
+    """Issue 16, line 1: accepted days before the start, the learner is not invited again then."""
+    (waiting,) = queued_session_emails(invited)
+    assert waiting.due_at == invited.session.starts_at
+
+    client.post(link(invited), data={"answer": "accept"})
+
+    assert queued_session_emails(invited) == []
+    db.session.expire_all()
+    assert db.session.get(OutboxEmail, waiting.id).status == OutboxStatus.cancelled
+
+
+def test_accepting_early_from_the_inbox_withdraws_the_email_due_at_the_start(app, invited):
+    from tests.conftest import login
+
+    learner = login(app.test_client(), invited.user)
+    assert len(queued_session_emails(invited)) == 1
+
+    response = learner.post(f"/my/enrollments/{invited.id}/accept")
+
+    assert response.status_code == 303
+    assert fresh(invited.id).status == EnrollmentStatus.accepted
+    assert queued_session_emails(invited) == []
