@@ -23,6 +23,17 @@ def as_id(value) -> int | None:
     return number if 0 < number <= MAX_ID else None
 
 
+def as_ids(values) -> list[int]:
+    """The values that are row ids (as_id), as ints; the others left out."""
+    return [number for value in values if (number := as_id(value)) is not None]
+
+
+def get_by_id(model, value):
+    """The row whose id `value` gives (as a form or URL gives it), or None."""
+    ident = as_id(value)
+    return db.session.get(model, ident) if ident is not None else None
+
+
 def insert_rows(model, rows, *, ignore_conflicts=False):
     """INSERT many rows in as few round trips as each driver allows (R11).
 

@@ -2,8 +2,8 @@
 from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from lms.db_utils import as_id
 from lms.clock import utcnow
+from lms.db_utils import as_ids
 from lms.extensions import db
 from lms.inbox.services import mark_notices_read, pending_enrollments, unread_notices
 from lms.web import redirect_after_post, wants_fragment
@@ -23,7 +23,7 @@ def index():
 @login_required
 def mark_read():
     """Dismiss one notice (or all, without an id)."""
-    ids = [as_id(value) for value in request.form.getlist("notice_id") if as_id(value)]
+    ids = as_ids(request.form.getlist("notice_id"))
     if not ids:
         ids = [notice.id for notice in unread_notices(current_user)]
     mark_notices_read(current_user, ids, now=utcnow())

@@ -237,7 +237,7 @@ def _render_next(email, sending, merge, rendered):
         rendered.append((email.id, sending.envelope(email, merge)))
     except Exception as error:  # a template or data problem: this email can never render
         log.exception("outbox email %s could not be rendered", email.id)
-        sending.recorder.record(email, Failure(f"could not render: {error}", permanent=True))
+        sending.recorder.record(email, Failure(f"could not render: {error}"))  # it never will: no retry
 
 
 def _failure_of(outcome, attempts, sending):
@@ -246,8 +246,8 @@ def _failure_of(outcome, attempts, sending):
     reason, permanent = _reason_of(outcome.error, sending.timeout)
     attempts += 1
     if permanent or attempts >= MAX_ATTEMPTS:
-        return Failure(reason, permanent=True)
-    return Failure(reason, permanent=False, next_attempt_at=sending.now + BACKOFF[attempts - 1])
+        return Failure(reason)
+    return Failure(reason, next_attempt_at=sending.now + BACKOFF[attempts - 1])
 
 
 def _reason_of(error, timeout):

@@ -3,9 +3,8 @@
 Each outcome goes to the OutcomeRecorder straight from the SMTP thread that got it (the
 dispatcher's thread goes on rendering); the recorder's own thread writes it, on a database
 connection it keeps, and only then tells the pool that the email is recorded (which lets the
-next body go out). While one write
-is on its way, the outcomes that arrive wait for the next, so writes group themselves without
-any email waiting for more than the one write before it. Every write is one statement in
+next body go out). While one write is on its way, the outcomes that arrive wait for the next,
+so writes group themselves without any email waiting for more than the one write before it. Every write is one statement in
 autocommit, fenced by the worker's lease (`locked_by`): a worker that lost its lease records
 nothing over the new owner's work.
 
@@ -32,10 +31,10 @@ KINDS_WITH_SECRETS = ("account_created",)  # the kinds whose context may hold a 
 
 @dataclass(frozen=True)
 class Failure:
-    """What to record of an email that did not go: retry later, or give up."""
+    """What to record of an email that did not go: retry at `next_attempt_at`, or, without one,
+    give up (the email ends `failed`)."""
     reason: str
-    permanent: bool
-    next_attempt_at: object = None  # None: no more attempts (the email ends `failed`)
+    next_attempt_at: object = None
 
 
 @dataclass(frozen=True)

@@ -34,16 +34,18 @@ def can_open_program(user, program) -> bool:
 
 
 def can_manage_session(user, session) -> bool:
-    if can_manage_program(user, session.program):
-        return True
-    return user.role == Role.manager and any(trainer.id == user.id for trainer in session.trainers)
+    return can_manage_program(user, session.program) or _trains(user, session)
 
 
 def sessions_shown(user, program, sessions):
     """Of a program's sessions, those this person manages."""
     if can_manage_program(user, program):
         return list(sessions)
-    return [session for session in sessions if any(trainer.id == user.id for trainer in session.trainers)]
+    return [session for session in sessions if _trains(user, session)]
+
+
+def _trains(user, session) -> bool:
+    return user.role == Role.manager and any(trainer.id == user.id for trainer in session.trainers)
 
 
 def managed_session_ids(user):

@@ -279,15 +279,15 @@ def session_learner_search(session_id):
         query = user_search_query(q).where(User.status != UserStatus.deactivated, User.id.not_in(registered))
         if current_user.role != Role.admin:  # no browsing of the directory: their people, or an exact address
             address = normalize_email_or_none(q)
-            exact = address and db.session.scalar(
+            exact = db.session.scalar(
                 select(User).where(User.email == address, User.status != UserStatus.deactivated,
-                                   User.id.not_in(registered)))
+                                   User.id.not_in(registered))) if address else None
             query = query.where(User.id.in_(access.reachable_user_ids(current_user)))
         users = db.session.scalars(query.limit(CANDIDATES_SHOWN)).all()
         if exact is not None and exact not in users:
             users.insert(0, exact)
     return render_template("programs/partials/_learner_candidates.html", session=session, users=users, q=q,
-                           exact=exact or None, admin_view=current_user.role == Role.admin)
+                           exact=exact, admin_view=current_user.role == Role.admin)
 
 
 @bp.route("/sessions/<int:session_id>/learners", methods=["POST"])

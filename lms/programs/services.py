@@ -2,8 +2,8 @@
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from lms.db_utils import as_id
 from lms.accounts.models import Role, UserStatus
+from lms.db_utils import get_by_id
 from lms.extensions import db
 from lms.programs.models import (
     Enrollment,
@@ -213,7 +213,7 @@ def find_program(reference):
     from lms.errors import NotFound
 
     reference = str(reference).strip()
-    program = db.session.get(Program, as_id(reference)) if as_id(reference) else None
+    program = get_by_id(Program, reference)
     program = program or db.session.scalar(select(Program).where(Program.title == reference))
     if program is None:
         raise NotFound(f"No program with the id or title {reference!r}.")
@@ -224,7 +224,7 @@ def find_session(reference):
     from lms.errors import NotFound
 
     reference = str(reference).strip()
-    session = db.session.get(ProgramSession, as_id(reference)) if as_id(reference) else None
+    session = get_by_id(ProgramSession, reference)
     if session is None:
         raise NotFound(f"No session with the id {reference!r}.")
     return session

@@ -3,11 +3,10 @@ import secrets
 
 from sqlalchemy import delete, func, or_, select
 
-from lms.db_utils import as_id
 from lms.accounts.models import User
 from lms.accounts.services import user_search_query
 from lms.audit.services import record_event
-from lms.db_utils import chunked, insert_ignoring_conflicts
+from lms.db_utils import as_ids, chunked, insert_ignoring_conflicts
 from lms.enrollment.groups.models import Group, GroupMembership
 from lms.errors import DomainError, NotFound
 from lms.extensions import db
@@ -107,7 +106,7 @@ def resolve_groups(references) -> dict:
     references = {str(reference).strip() for reference in references if str(reference).strip()}
     if not references:
         return {}
-    ids = [as_id(reference) for reference in references if as_id(reference)]
+    ids = as_ids(references)
     found = db.session.scalars(select(Group).where(or_(
         Group.public_id.in_([reference.upper() for reference in references]), Group.name.in_(references),
         Group.id.in_(ids)))).all()

@@ -9,9 +9,9 @@ from flask import Blueprint, abort, current_app, flash, render_template, request
 from flask_login import current_user
 from sqlalchemy import or_, select
 
-from lms.db_utils import as_id
 from lms.accounts.models import Role, User
 from lms.clock import utcnow
+from lms.db_utils import as_ids
 from lms.enrollment.groups.services import groups_with_counts
 from lms.enrollment.invitations.forms import AccountForm, InvitationFilterForm, InviteForm
 from lms.enrollment.invitations.models import Invitation, InvitationStatus
@@ -272,7 +272,7 @@ def invitation_bulk():
     action = request.form.get("action")
     if action not in ("resend", "cancel"):
         abort(400)
-    ids = [as_id(value) for value in request.form.getlist("ids") if as_id(value)]
+    ids = as_ids(request.form.getlist("ids"))
     invitations = [_get_invitation(invitation_id) for invitation_id in ids]
     if not invitations:
         flash("Tick at least one invitation first.", "error")

@@ -11,10 +11,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
 
-from lms.db_utils import as_id
 from lms.accounts.models import Role
 from lms.clock import utcnow
 from lms.config import locale_of
+from lms.db_utils import as_id
 from lms.enrollment.groups.models import Group
 from lms.enrollment.groups.services import groups_with_counts
 from lms.enrollment.links.forms import InviteLinkForm
@@ -203,10 +203,10 @@ def link_detail(link_id):
 def link_qr_png(link_id):
     """The QR code as a PNG, 1,200 px by default (?size= from 200 to 4,000)."""
     link = _link(link_id)
-    size = request.args.get("size", "1200")
-    if as_id(size) not in PNG_SIZES:
+    pixels = as_id(request.args.get("size", "1200"))
+    if pixels not in PNG_SIZES:
         abort(400)
-    body = qr_png(link_url(link), as_id(size))
+    body = qr_png(link_url(link), pixels)
     if request.args.get("download") == "0":  # the preview on the link's page
         return Response(body, mimetype="image/png")
     return download(body, "image/png", f"invite-link-{link.id}-qr.png")

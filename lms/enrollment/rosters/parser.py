@@ -187,7 +187,11 @@ def _records(lines, delimiter):
     """(1-based line where the record starts, cells) for each record, skipping blank and
     comment lines. A quoted field may span lines; the record keeps its first line's number."""
     tracker = _LineTracker(lines)
-    reader = csv.reader(tracker, delimiter=delimiter, quotechar='"', skipinitialspace=True)
+
+    def reader_from_here():
+        return csv.reader(tracker, delimiter=delimiter, quotechar='"', skipinitialspace=True)
+
+    reader = reader_from_here()
     too_long = 0
     while True:
         tracker.record_start = None
@@ -205,7 +209,7 @@ def _records(lines, delimiter):
                                        f"{MAX_LINE_CHARS:,} characters (an unclosed quote?). Fix them and import again.")
             yield start, _Unreadable(f"it is longer than {MAX_LINE_CHARS:,} characters")
             tracker.restart_after(start)
-            reader = csv.reader(tracker, delimiter=delimiter, quotechar='"', skipinitialspace=True)
+            reader = reader_from_here()
             continue
         if len(cells) > MAX_COLUMNS:
             cells = _Unreadable(f"it has {len(cells):,} fields; a roster has at most {MAX_COLUMNS} columns")

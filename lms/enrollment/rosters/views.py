@@ -9,9 +9,9 @@ from flask import Blueprint, current_app, flash, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from lms.db_utils import as_id
 from lms.accounts.models import Role
 from lms.clock import utcnow
+from lms.db_utils import get_by_id
 from lms.enrollment.groups.services import groups_with_counts
 from lms.enrollment.invitations.views import fill_choices
 from lms.enrollment.rosters.downloads import group_ids_csv, rejected_rows_csv, roster_template
@@ -95,7 +95,7 @@ def _source_of(upload):
 
 def _draft(job_id):
     """The draft a form came back with ("Edit and preview again", "Change the options")."""
-    job = db.session.get(ImportJob, as_id(job_id)) if as_id(job_id) else None
+    job = get_by_id(ImportJob, job_id)
     return job if job is not None and job.status == ImportJobStatus.draft else None
 
 
