@@ -191,6 +191,7 @@ ROSTER = {"roster": "Rosterson, Rita, roster@example.com", "mode": "create", "la
 
 LINK = {"target": "session", "group_id": "", "session_id": "{session}", "role": "learner", "max_uses": "",
         "expires_on": "", "allowed_domain": "", "deactivate_on": ""}
+LINK_TERMS = {"max_uses": "7", "expires_on": "", "allowed_domain": ""}
 
 
 def _invite_link(link_id):
@@ -390,6 +391,13 @@ ROUTES = {
     "link page": Route("GET", "/admin/links/{link}", admin_sees="Hidden Run"),
     "link qr png": Route("GET", "/admin/links/{link}/qr.png", admin_sees=b"\x89PNG\r\n"),
     "link qr svg": Route("GET", "/admin/links/{link}/qr.svg", admin_sees=b"<svg"),
+    "link edit page": Route("GET", "/admin/links/{link}/edit", admin_sees="Hidden Run"),
+    "link edit page (htmx)": Route("GET", "/admin/links/{link}/edit", target="link-terms",
+                                   admin_sees="Save the terms"),
+    "link edit": Route("POST", "/admin/links/{link}/edit", LINK_TERMS, admin_status=303,
+                       done=lambda w: _invite_link(w.link).max_uses == 7),
+    "link edit (htmx)": Route("POST", "/admin/links/{link}/edit", LINK_TERMS, target="link-terms",
+                              admin_sees="0 of 7 (7 left)", done=lambda w: _invite_link(w.link).max_uses == 7),
     "link revoke": Route("POST", "/admin/links/{link}/revoke", admin_status=303,
                          done=lambda w: _invite_link(w.link).revoked_at is not None),
     "link revoke (htmx)": Route("POST", "/admin/links/{link}/revoke", target="link-{link}",
@@ -455,7 +463,8 @@ def snapshot():
         db.session.execute(sa.select(EnrollmentGroup.enrollment_id, EnrollmentGroup.group_id)
                            .order_by(EnrollmentGroup.enrollment_id, EnrollmentGroup.group_id)).all(),
         db.session.execute(sa.select(ImportJob.id, ImportJob.status).order_by(ImportJob.id)).all(),
-        db.session.execute(sa.select(InviteLink.id, InviteLink.use_count, InviteLink.revoked_at)
+        db.session.execute(sa.select(InviteLink.id, InviteLink.use_count, InviteLink.revoked_at, InviteLink.max_uses,
+                                     InviteLink.expires_at, InviteLink.allowed_domain)
                            .order_by(InviteLink.id)).all(),
     )
 

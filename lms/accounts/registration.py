@@ -17,6 +17,7 @@ from lms.enrollment.invitations.services import (
     effective_status,
     find_invitation,
 )
+from lms.enrollment.invitations.summary import summarize_invitation
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.i18n import use_language
@@ -60,7 +61,8 @@ def invitation(token):
             # From a session email, back to the session to answer it.
             return redirect(safe_next(request.args.get("next")) or url_for("accounts.home"), 303)
     status_code = 422 if form.errors or form.form_errors else 200
-    return render_template("accounts/invitation.html", invitation=invitation, form=form, token=token), status_code
+    return render_template("accounts/invitation.html", invitation=invitation, form=form, token=token,
+                           summary=summarize_invitation(invitation)), status_code
 
 
 @bp.route("/invitation/<token>/decline", methods=["POST"])

@@ -20,6 +20,19 @@ def pending_enrollments(user):
     ).all()
 
 
+def changeable_answers(user, *, now):
+    """The sessions this person answered that have not started: they may still change their mind."""
+    from lms.programs.models import ProgramSession
+
+    return db.session.scalars(
+        select(Enrollment).join(ProgramSession, ProgramSession.id == Enrollment.session_id)
+        .where(Enrollment.user_id == user.id,
+               Enrollment.status.in_([EnrollmentStatus.accepted, EnrollmentStatus.declined]),
+               ProgramSession.starts_at > now)
+        .order_by(ProgramSession.starts_at)
+    ).all()
+
+
 def inbox_count(user) -> int:
     """What the badge shows: unread notices plus session invitations waiting for an answer."""
     notices = select(func.count()).select_from(UserNotice).where(

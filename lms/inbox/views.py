@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 from lms.clock import utcnow
 from lms.db_utils import as_ids
 from lms.extensions import db
-from lms.inbox.services import mark_notices_read, pending_enrollments, unread_notices
+from lms.inbox.services import changeable_answers, mark_notices_read, pending_enrollments, unread_notices
 from lms.web import redirect_after_post, wants_fragment
 
 bp = Blueprint("inbox", __name__)
@@ -15,8 +15,10 @@ bp = Blueprint("inbox", __name__)
 @login_required
 def index():
     """A person reads what happened to them and answers session invitations."""
-    return render_template("inbox/inbox.html", notices=unread_notices(current_user),
-                           enrollments=pending_enrollments(current_user))
+    now = utcnow()
+    return render_template("inbox/inbox.html", notices=unread_notices(current_user), now=now,
+                           enrollments=pending_enrollments(current_user),
+                           answered=changeable_answers(current_user, now=now))
 
 
 @bp.route("/inbox/notices/read", methods=["POST"])

@@ -175,19 +175,19 @@ class _Sending:
         return Envelope(sender=self.envelope_from, recipient=recipient, data=data)
 
 
-def _preload(emails):
+def _preload(emails, now):
     """Load what the templates need for the whole batch in a few queries (not one per email):
     each email kind says what it reads (EmailKind.preload)."""
     keep = []
     for preload, rows in hooks_of(emails, "preload").items():
-        keep += preload(rows)
+        keep += preload(rows, now)
     return keep  # held by the caller so the identity map keeps them
 
 
 def _send_batch(emails, sending, pool, report):
     """Render the emails and hand them to the pool, never more at once than it has connections
     (rendering the next ones while those are sent), recording each outcome as it comes."""
-    preloaded = _preload(emails)  # noqa: F841
+    preloaded = _preload(emails, sending.now)  # noqa: F841
     by_id = {email.id: email for email in emails}
     to_render = deque(emails)
     rendered = deque()  # (email id, envelope), ready for the next free connection

@@ -20,8 +20,9 @@ EMAIL_KINDS = {}  # kind -> EmailKind; filled at start-up by the domains' emails
 @dataclass(frozen=True)
 class EmailKind:
     build: callable  # (email row, links) -> template context, including "subject"
-    # (the rows of a batch of kinds sharing it) -> the objects their templates read, loaded in a
-    # few queries and held while the batch renders (not one query per email)
+    # (the rows of a batch of kinds sharing it, the time they are sent) -> the objects their
+    # templates read, loaded in a few queries and held while the batch renders (not one query
+    # per email)
     preload: callable = None
     # (the rows just sent, now, connection): what the domain notes of its sent emails, once per
     # batch, on the dispatcher's connection (never what decides whether an email goes again)

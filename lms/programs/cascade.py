@@ -14,7 +14,7 @@ from lms.db_utils import among, chunked, insert_ignoring_conflicts
 from lms.enrollment.groups.models import GroupMembership
 from lms.errors import DomainError
 from lms.extensions import db
-from lms.notifications.models import OutboxEmail
+from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.outbox import cancel_queued_emails, queue_emails
 from lms.programs.models import Enrollment, EnrollmentGroup, EnrollmentStatus, ProgramSession, SessionGroup
 from lms.tokens import new_token
@@ -217,3 +217,88 @@ def remove_learner(session, user, *, actor, now) -> bool:
     cancelled = _cancel_sourceless([enrollment.id], now=now, only_pending=False)
     record_event(actor, "session.learner_removed", "session", session.id, now=now, user_id=user.id)
     return bool(cancelled)
+
+
+def withdraw_everything_of(user_ids, *, now) -> dict[int, dict]:
+    """R12: people whose platform invitation was cancelled or declined leave their groups, and
+    their pending enrollments in sessions that have not ended are cancelled with their emails
+    (accepted ones stay, as in R5). Returns {user id: {"group_ids", "session_ids"}}: what to
+    put back if they are invited again (session_ids: the sessions they were added to directly)."""
+    withdrawn = {user_id: {"group_ids": [], "session_ids": []} for user_id in user_ids}
+    for batch in chunked(sorted(withdrawn)):
+        for group_id, user_id in db.session.execute(
+                select(GroupMembership.group_id, GroupMembership.user_id).where(GroupMembership.user_id.in_(batch))
+                .order_by(GroupMembership.group_id)):
+            withdrawn[user_id]["group_ids"].append(group_id)
+        db.session.execute(delete(GroupMembership).where(GroupMembership.user_id.in_(batch))
+                           .execution_options(synchronize_session=False))
+        open_enrollments = db.session.execute(
+            select(Enrollment.id, Enrollment.user_id, Enrollment.session_id, Enrollment.is_direct, Enrollment.status)
+            .join(ProgramSession, ProgramSession.id == Enrollment.session_id)
+            .where(Enrollment.user_id.in_(batch), Enrollment.status != EnrollmentStatus.cancelled,
+                   or_(ProgramSession.ends_at.is_(None), ProgramSession.ends_at > now))
+            .order_by(Enrollment.session_id)).all()
+        pending_direct = [row.id for row in open_enrollments
+                          if row.is_direct and row.status == EnrollmentStatus.invited]
+        for row in open_enrollments:
+            if row.id in pending_direct:
+                withdrawn[row.user_id]["session_ids"].append(row.session_id)
+        ids = [row.id for row in open_enrollments]
+        for ids_batch in chunked(ids):
+            db.session.execute(delete(EnrollmentGroup).where(EnrollmentGroup.enrollment_id.in_(ids_batch)))
+        for ids_batch in chunked(pending_direct):
+            db.session.execute(update(Enrollment).where(Enrollment.id.in_(ids_batch))
+                               .values(is_direct=False, updated_at=now)
+                               .execution_options(synchronize_session=False))
+        _cancel_sourceless(ids, now=now)
+    return withdrawn
+
+
+def pending_session_counts(user_ids, *, now) -> dict[int, int]:
+    """{user id: how many sessions that have not ended they are invited to and have not answered}."""
+    counts = {}
+    for batch in chunked(sorted(set(user_ids))):
+        counts.update(db.session.execute(
+            select(Enrollment.user_id, func.count())
+            .join(ProgramSession, ProgramSession.id == Enrollment.session_id)
+            .where(Enrollment.user_id.in_(batch), Enrollment.status == EnrollmentStatus.invited,
+                   or_(ProgramSession.ends_at.is_(None), ProgramSession.ends_at > now))
+            .group_by(Enrollment.user_id)).all())
+    return counts
+
+
+def send_invitation_emails_now(session, enrollment_ids, *, actor, now) -> int:
+    """A trainer sends now the invitation emails of these pending learners that are still waiting
+    for the session's start, failed, or were never sent (added with email off). Returns how many."""
+    _refuse_if_ended(session, now)
+    rows = db.session.execute(
+        select(Enrollment.id, Enrollment.token_hash, User.email, User.language, User.id)
+        .join(User, User.id == Enrollment.user_id)
+        .where(Enrollment.session_id == session.id, among(Enrollment.id, list(enrollment_ids)),
+               Enrollment.status == EnrollmentStatus.invited, User.status != UserStatus.deactivated)).all()
+    keys = {f"session_invitation:{enrollment_id}:{token_hash[:16]}": enrollment_id
+            for enrollment_id, token_hash, *_ in rows}
+    existing = {email.dedupe_key: email for email in db.session.scalars(
+        select(OutboxEmail).where(among(OutboxEmail.dedupe_key, list(keys))))}
+    sending = []
+    for enrollment_id, token_hash, address, language, user_id in rows:
+        key = f"session_invitation:{enrollment_id}:{token_hash[:16]}"
+        email = existing.get(key)
+        if email is None:
+            queue_emails([{"recipient": address, "user_id": user_id, "enrollment_id": enrollment_id,
+                           "kind": "session_invitation", "language": language, "due_at": now,
+                           "context": {"enrollment_id": enrollment_id}, "dedupe_key": key}], now=now)
+        elif email.status == OutboxStatus.sent:
+            continue
+        else:  # waiting, failed or cancelled: once more, from now
+            email.status, email.due_at, email.next_attempt_at = OutboxStatus.queued, now, now
+            email.attempts, email.last_error, email.locked_by = 0, None, None
+            email.context = {"enrollment_id": enrollment_id}
+        sending.append(enrollment_id)
+    for batch in chunked(sending):
+        db.session.execute(update(Enrollment).where(Enrollment.id.in_(batch))
+                           .values(email_due_at=now, updated_at=now).execution_options(synchronize_session=False))
+    if sending:
+        record_event(actor, "session.emails_sent_now", "session", session.id, now=now, count=len(sending))
+    db.session.flush()
+    return len(sending)

@@ -1,7 +1,7 @@
 """`lms programs ...` and `lms sessions ...` commands (DESIGN §5)."""
 import click
 
-from lms.cli_helpers import emit, fail, json_option, parse_instant, run_service
+from lms.cli_helpers import EXIT_PARTIAL, emit, fail, json_option, parse_instant, run_service
 
 
 def register(lms_cli):
@@ -87,42 +87,98 @@ def register(lms_cli):
 
     @sessions.command("add-learner")
     @click.argument("session_ref", metavar="SESSION")
-    @click.argument("email")
+    @click.argument("emails", nargs=-1, required=True, metavar="EMAIL...")
+    @click.option("--no-email", is_flag=True, help="Register them without sending the invitation emails.")
     @json_option
-    def add_learner_command(session_ref, email, as_json):
-        """Add an existing user to SESSION directly."""
-        from lms.accounts.services import find_user_by_email
+    def add_learner_command(session_ref, emails, no_email, as_json):
+        """Register people for SESSION by email, as the session page's Add emails does: accounts
+        directly, addresses new to the platform invited to it first (R1, R4)."""
         from lms.clock import utcnow
         from lms.extensions import db
-        from lms.programs.cascade import add_learner
+        from lms.programs.registration import add_emails_to_session
 
         session = _load(as_json, session_ref)
-        user = find_user_by_email(email)
-        if user is None:
-            fail(as_json, f"No user with the email {email.strip().lower()}; invite them first (lms invite).")
-        invited = run_service(as_json, lambda: add_learner(session, user, actor=None, now=utcnow()))
+        outcome = run_service(as_json, lambda: add_emails_to_session(
+            session, "\n".join(emails), actor=None, now=utcnow(), send_email=not no_email))
         db.session.commit()
-        emit(as_json, {"session_id": session.id, "email": user.email, "invited": invited},
-             f"{user.email}: {'invited' if invited else 'already registered'}")
+        result = outcome.as_dict(session)
+        emit(as_json, result, lambda: _added_text(outcome))
+        if outcome.rejected:
+            raise SystemExit(EXIT_PARTIAL)
 
     @sessions.command("roster")
     @click.argument("session_ref", metavar="SESSION")
     @json_option
     def roster_command(session_ref, as_json):
-        """The session's registration: email, status, sources, email due and sent times."""
+        """The session's registration: email, status, sources, and what became of each
+        invitation email (as the session page says it, from the outbox)."""
+        from lms.clock import utcnow
+        from lms.notifications.models import OutboxEmail
+        from lms.notifications.status import latest_email_states
         from lms.programs.services import session_roster
 
         session = _load(as_json, session_ref)
-        rows = [
-            {"email": row["email"], "status": row["enrollment"].status.value, "sources": row["sources"],
-             "email_due_at": _iso(row["enrollment"].email_due_at),
-             "email_sent_at": _iso(row["enrollment"].email_sent_at)}
-            for row in session_roster(session)
-        ]
+        registration = session_roster(session)
+        states = latest_email_states(OutboxEmail.enrollment_id, [row["enrollment"].id for row in registration],
+                                     kinds=["session_invitation"], now=utcnow())
+        rows = []
+        for row in registration:
+            enrollment, state = row["enrollment"], states.get(row["enrollment"].id)
+            rows.append({
+                "email": row["email"], "status": enrollment.status.value, "sources": row["sources"],
+                "email_due_at": _iso(enrollment.email_due_at), "email_sent_at": _iso(enrollment.email_sent_at),
+                # sent, due, sending, held, retrying, failed, cancelled; not_emailed: added with email off
+                "email_state": state.word if state else "not_emailed" if enrollment.email_due_at is None else None,
+                "email_note": state.reason if state else "",
+            })
         emit(as_json, rows, lambda: "\n".join(
-            f"{row['email']}\t{row['status']}\t{', '.join(row['sources'])}\tdue {row['email_due_at']}"
-            f"\tsent {row['email_sent_at'] or '-'}" for row in rows) or "Nobody registered yet.")
+            f"{row['email']}\t{row['status']}\t{', '.join(row['sources'])}\t{_email_text(row)}"
+            for row in rows) or "Nobody registered yet.")
+
+    @sessions.command("send-now")
+    @click.argument("session_ref", metavar="SESSION")
+    @click.argument("emails", nargs=-1, metavar="[EMAIL...]")
+    @json_option
+    def send_now_command(session_ref, emails, as_json):
+        """Send now the invitation emails still waiting (for the start, a mail server, or because
+        they were added with email off): these learners', or every waiting one's."""
+        from sqlalchemy import select
+
+        from lms.accounts.models import User
+        from lms.clock import utcnow
+        from lms.extensions import db
+        from lms.programs.cascade import send_invitation_emails_now
+        from lms.programs.models import Enrollment
+
+        session = _load(as_json, session_ref)
+        query = select(Enrollment.id).join(User, User.id == Enrollment.user_id).where(Enrollment.session_id == session.id)
+        if emails:
+            query = query.where(User.email.in_([email.strip().lower() for email in emails]))
+        count = run_service(as_json, lambda: send_invitation_emails_now(
+            session, db.session.scalars(query).all(), actor=None, now=utcnow()))
+        db.session.commit()
+        emit(as_json, {"session_id": session.id, "sent_now": count},
+             f"{count} invitation email{'s' if count != 1 else ''} will go out now." if count
+             else "No invitation email was waiting.")
+
+
+def _email_text(row):
+    state, note = row["email_state"], row["email_note"]
+    if state == "sent":
+        return f"sent {row['email_sent_at'] or ''}".strip()
+    if state == "due":
+        return f"due {row['email_due_at']}"
+    if state == "not_emailed":
+        return "not emailed (added with email off)"
+    return f"{state}: {note}" if state and note else state or "-"
 
 
 def _iso(value):
     return value.isoformat() if value else None
+
+
+def _added_text(outcome):
+    lines = [item.describe() for item in outcome.registered]
+    lines += [f"{email}: typed twice, counted once" for email in outcome.repeated]
+    lines += [f"{raw}: left out ({reason})" for raw, reason in outcome.rejected]
+    return "\n".join(lines + [outcome.totals()])

@@ -11,7 +11,7 @@ from lms.programs.services import SESSION_END_FORMAT, SESSION_START_FORMAT
 from lms.tokens import token_from_nonce
 
 
-def preload_enrollments(emails):
+def preload_enrollments(emails, now):
     """The enrollments a batch of emails names, with session, program and learner, in a few queries."""
     ids = {email.enrollment_id for email in emails if email.enrollment_id}
     if not ids:

@@ -12,15 +12,18 @@ from sqlalchemy import select
 from lms.accounts.models import Role, User, UserStatus
 from lms.accounts.services import normalize_email_or_none, user_search_query
 from lms.clock import platform_timezone, utcnow
+from lms.db_utils import as_ids
 from lms.enrollment.groups.models import Group
 from lms.enrollment.groups.services import groups_with_counts
-from lms.enrollment.invitations.services import invite_people, parse_email_list
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.forms import choices
+from lms.notifications.models import OutboxEmail
+from lms.notifications.status import latest_email_states
 from lms.programs import access, cascade
 from lms.programs.forms import AddEmailsForm, AddGroupForm, AddLearnerForm, ProgramForm, SessionForm
 from lms.programs.models import Enrollment, EnrollmentStatus, Program, ProgramSession, SessionGroup
+from lms.programs.registration import add_emails_to_session
 from lms.programs.services import (
     archive_program,
     create_program,
@@ -185,7 +188,9 @@ def _registration_context(session, status_filter=None):
     return {"session": session, "rows": rows, "counts": counts, "status_filter": status_filter or "",
             "assigned": assigned, "group_form": group_form,
             "emails_form": AddEmailsForm(prefix="emails", formdata=None),
-            "ended": cascade.has_ended(session, now), "now": now, "admin_view": attachable is None}
+            "ended": cascade.has_ended(session, now), "now": now, "admin_view": attachable is None,
+            "email_states": latest_email_states(OutboxEmail.enrollment_id, [row["enrollment"].id for row in rows],
+                                                kinds=["session_invitation"], now=now)}
 
 
 @bp.route("/sessions/<int:session_id>", methods=["GET", "POST"])
@@ -234,6 +239,26 @@ def _registration_response(session):
     if wants_fragment("registration"):
         return render_template("programs/partials/_registration.html", **_registration_context(session))
     return redirect_after_post(url_for("sessions.session_detail", session_id=session.id))
+
+
+@bp.route("/sessions/<int:session_id>/emails/send-now", methods=["POST"])
+def session_send_emails_now(session_id):
+    """Send now the invitation emails still waiting (for the start, a mail server, or because
+    they were added with email off): one learner's, or every waiting one's."""
+    session = _session(session_id)
+    ids = as_ids(request.form.getlist("enrollment_id"))
+    if not ids:
+        ids = [row["enrollment"].id for row in session_roster(session)]
+    try:
+        sent = cascade.send_invitation_emails_now(session, ids, actor=current_user, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"{sent} invitation email{'s' if sent != 1 else ''} will go out now." if sent
+              else "No invitation email was waiting.", "success" if sent else "info")
+    return _registration_response(session)
 
 
 @bp.route("/sessions/<int:session_id>/groups", methods=["POST"])
@@ -322,27 +347,10 @@ def session_add_emails(session_id):
     """Add emails: new people are invited to the platform, everyone is registered for the session."""
     session = _session(session_id)
     form = AddEmailsForm(prefix="emails")
-    now = utcnow()
     if not form.validate_on_submit():
         flash("Enter at least one email address.", "error")
         return _registration_response(session)
-    try:
-        if cascade.has_ended(session, now):
-            raise DomainError("This session has ended; its registration can no longer change.")
-        parsed = parse_email_list(form.emails.data)
-        outcome = invite_people(parsed.emails, actor=current_user, now=now, send_email=form.send_email.data)
-        people = db.session.scalars(select(User).where(User.email.in_(parsed.emails),
-                                                       User.status != UserStatus.deactivated)).all()
-        cascade.enroll([session], [user.id for user in people], now=now, direct=True,
-                       send_email=form.send_email.data)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        rejected = parsed.rejected + outcome.rejected
-        message = f"{len(people)} registered ({len(outcome.invited)} new to the platform, invited first)."
-        if rejected:
-            message += " Left out: " + "; ".join(f"{raw} ({reason})" for raw, reason in rejected) + "."
-        flash(message, "success" if not rejected else "info")
-    return _registration_response(session)
+    return _change_registration(
+        session, lambda: add_emails_to_session(session, form.emails.data, actor=current_user, now=utcnow(),
+                                               send_email=form.send_email.data),
+        lambda outcome: (outcome.summary(), "success" if not outcome.rejected else "info"))

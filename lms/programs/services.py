@@ -58,8 +58,9 @@ ANSWER_WORDS = {"accepted": _l("accepted"), "declined": _l("declined"), "cancell
 
 
 def respond_to_enrollment(enrollment, *, user, accept: bool, now):
-    """A learner accepts or declines a session invitation. Only their own, only once: the
-    conditional update makes a double click or a second tab harmless."""
+    """A learner accepts or declines a session invitation, and may change their answer until the
+    session starts. Only their own; the update is conditional on the status they answered from,
+    so a double click or a second tab changes nothing twice."""
     from sqlalchemy import update
 
     from lms.errors import DomainError
@@ -72,22 +73,36 @@ def respond_to_enrollment(enrollment, *, user, accept: bool, now):
         raise DomainError(_l("This account is deactivated: it can no longer answer invitations. "
                              "Ask your administrator."))
     new_status = EnrollmentStatus.accepted if accept else EnrollmentStatus.declined
+    db.session.refresh(enrollment)
+    current = enrollment.status
+    if current == EnrollmentStatus.cancelled:
+        raise DomainError(_l("This invitation was withdrawn: you are no longer registered for this session."))
+    if current == new_status:
+        raise DomainError(_l("You already answered this invitation: %(answer)s.",
+                              answer=ANSWER_WORDS[current.value]))
+    if current != EnrollmentStatus.invited and not may_change_answer(enrollment, now):
+        raise DomainError(_l("The session has started: your answer (%(answer)s) can no longer change.",
+                              answer=ANSWER_WORDS[current.value]))
     changed = db.session.execute(
         update(Enrollment)
-        .where(Enrollment.id == enrollment.id, Enrollment.status == EnrollmentStatus.invited)
+        .where(Enrollment.id == enrollment.id, Enrollment.status == current)
         .values(status=new_status, responded_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.refresh(enrollment)
-    if not changed and enrollment.status == EnrollmentStatus.cancelled:
-        raise DomainError(_l("This invitation was withdrawn: you are no longer registered for this session."))
-    if not changed:
+    if not changed:  # answered meanwhile, in another tab
         raise DomainError(_l("You already answered this invitation: %(answer)s.",
                               answer=ANSWER_WORDS[enrollment.status.value]))
     # R12: either answer withdraws the invitation email still waiting for the session's start.
     cancel_queued_emails(OutboxEmail.enrollment_id == enrollment.id,
                          reason="session accepted" if accept else "session declined")
     return enrollment
+
+
+def may_change_answer(enrollment, now) -> bool:
+    """An answer given can change until the session starts."""
+    return (enrollment.status in (EnrollmentStatus.accepted, EnrollmentStatus.declined)
+            and now < enrollment.session.starts_at)
 
 
 def find_enrollment(token: str):
@@ -138,22 +153,24 @@ def session_lines(sessions):
     ]
 
 
-def pending_sessions_of(user_id):
-    """The sessions a person is invited to and has not answered yet."""
-    return pending_sessions_by_user([user_id]).get(user_id, [])
-
-
-def pending_sessions_by_user(user_ids) -> dict[int, list]:
-    """{user id: the sessions they are invited to and have not answered yet}, in one query
-    (with their programs, which the invitation emails name)."""
+def pending_sessions_by_user(user_ids, *, now=None) -> dict[int, list]:
+    """{user id: the sessions they are invited to and have not answered yet}, leaving out those
+    that have ended or were archived, in one query (with their programs, which the invitation
+    emails name). `now`: the time of the page or email (default: the clock's)."""
+    from sqlalchemy import or_
     from sqlalchemy.orm import joinedload
 
+    from lms.clock import utcnow
+
+    now = now or utcnow()
     by_user: dict[int, list] = {}
     if not user_ids:
         return by_user
     for user_id, session in db.session.execute(
         select(Enrollment.user_id, ProgramSession).join(Enrollment, Enrollment.session_id == ProgramSession.id)
-        .where(Enrollment.user_id.in_(list(user_ids)), Enrollment.status == EnrollmentStatus.invited)
+        .where(Enrollment.user_id.in_(list(user_ids)), Enrollment.status == EnrollmentStatus.invited,
+               ProgramSession.archived_at.is_(None),
+               or_(ProgramSession.ends_at.is_(None), ProgramSession.ends_at > now))
         .options(joinedload(ProgramSession.program))
     ):
         by_user.setdefault(user_id, []).append(session)

@@ -2,7 +2,7 @@
 import csv
 import io
 import json
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 from openpyxl import load_workbook
@@ -10,8 +10,10 @@ from sqlalchemy import func, select
 
 from lms.accounts.models import Role, User, UserStatus
 from lms.enrollment.groups.models import Group, GroupMembership
+from lms.enrollment.invitations.models import Invitation, InvitationStatus
 from lms.extensions import db
-from lms.programs.models import Program, ProgramSession
+from lms.notifications.models import OutboxEmail, OutboxStatus
+from lms.programs.models import Enrollment, EnrollmentGroup, EnrollmentStatus, Program, ProgramSession, SessionGroup
 
 EXPORT_KEYS = ["email", "first_name", "last_name", "language", "role", "status", "labels",
                "groups", "additional_info", "deactivate_on"]
@@ -255,6 +257,45 @@ def test_running_demo_twice_creates_nothing_twice(runner):
              for model in (User, Group, GroupMembership, Program, ProgramSession)}
     assert after == before
     assert json.loads(second.stdout)["logins"] == json.loads(first.stdout)["logins"]
+
+
+def test_every_invited_person_of_the_demo_has_their_invitation_and_consistent_sessions(runner):
+    """Issue 16 line 14: the demo had a learner "invited" with no invitation."""
+    result = runner.invoke(args=["lms", "demo", "--json"])
+    assert result.exit_code == 0, result.output
+    seeded = datetime.now(timezone.utc)
+
+    def queued(kind, **target):
+        return db.session.scalars(select(OutboxEmail).where(
+            OutboxEmail.kind == kind, OutboxEmail.status == OutboxStatus.queued,
+            *(getattr(OutboxEmail, name) == value for name, value in target.items()))).all()
+
+    invited = db.session.scalars(select(User).where(User.status == UserStatus.invited)).all()
+    assert [person.email for person in invited] == ["nina.novak@example.com"]
+    for person in invited:
+        (invitation,) = db.session.scalars(select(Invitation).where(Invitation.user_id == person.id)).all()
+        assert invitation.status == InvitationStatus.pending and invitation.expires_at > seeded
+        assert person.password_hash is None and invitation.role == person.role == Role.learner
+        assert len(queued("invitation", invitation_id=invitation.id)) == 1
+        enrollments = db.session.scalars(select(Enrollment).where(Enrollment.user_id == person.id)).all()
+        assert len(enrollments) == 2  # the ongoing and the upcoming sessions of New hires 2026
+        for enrollment in enrollments:
+            session = enrollment.session
+            assert enrollment.status == EnrollmentStatus.invited and enrollment.responded_at is None
+            assert session.ends_at > seeded  # nobody is invited to a session that has ended (R2)
+            sources = db.session.scalars(select(EnrollmentGroup.group_id)
+                                         .where(EnrollmentGroup.enrollment_id == enrollment.id)).all()
+            assert enrollment.is_direct or sources  # something keeps it (R5)
+            for group_id in sources:  # each group that brought it is the session's and has them
+                assert db.session.get(SessionGroup, (session.id, group_id)) is not None
+                assert db.session.get(GroupMembership, (group_id, person.id)) is not None
+            assert enrollment.email_sent_at is None
+            (email,) = queued("session_invitation", enrollment_id=enrollment.id)
+            assert email.due_at == enrollment.email_due_at == max(session.starts_at, email.created_at)
+    # and no pending invitation is left to someone who is not waiting for one
+    holders = db.session.scalars(select(User.status).join(Invitation, Invitation.user_id == User.id)
+                                 .where(Invitation.status == InvitationStatus.pending)).all()
+    assert holders == [UserStatus.invited] * len(invited)
 
 
 def test_demo_if_empty_skips_a_database_that_has_users(runner, make_user):

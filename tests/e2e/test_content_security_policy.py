@@ -39,7 +39,8 @@ def pages_of_the_app(site):
              f"/admin/invitations/{ids['invitation_id']}/link", "/admin/imports/new", "/admin/imports",
              "/admin/outbox", f"/admin/outbox/{ids['email_id']}", "/programs", f"/programs/{ids['program_id']}",
              f"/sessions/{ids['session_id']}", f"/sessions/{ids['session_id']}/groups/{ids['group_id']}/remove",
-             "/admin/links", "/admin/links/new", f"/admin/links/{ids['link_id']}"]
+             "/admin/links", "/admin/links/new", f"/admin/links/{ids['link_id']}",
+             f"/admin/links/{ids['link_id']}/edit"]
     public = ["/login", f"/invitation/{token_from_nonce(invitation.token_nonce)}", f"/join/{link_token(link)}",
               "/invitation/not-a-token", "/join/not-a-token", "/no-such-page"]
     return admin, staff, public

@@ -1,6 +1,7 @@
 """The invite link's doors in a real browser: a trainer makes a 2-place link for a session and
 gets its QR code; on a phone, a newcomer opens the link, signs up and confirms by email; the
-link's page then counts them. Every page is checked with axe-core."""
+link's page then counts them; the trainer changes its maximum uses in place. Every page is
+checked with axe-core."""
 import io
 import re
 from datetime import timedelta
@@ -14,7 +15,7 @@ from lms.due_work import run_due
 from lms.extensions import db
 from lms.programs.services import create_program, create_session
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import PHONE, add_user, sign_in, snapshot
+from tests.e2e.conftest import PHONE, add_user, sign_in, snapshot, stays_on_page, still_same_page
 
 
 def test_a_newcomer_on_a_phone_joins_a_session_through_its_qr_code(page, browser, site, mailbox, base_url):
@@ -74,6 +75,26 @@ def test_a_newcomer_on_a_phone_joins_a_session_through_its_qr_code(page, browser
     expect(page.get_by_text("1 of 2 (1 left)")).to_be_visible()
     expect(page.get_by_role("row").filter(has_text="nia.newbie@example.com")).to_be_visible()
     phone.context.close()
+
+    # The terms change in place (the address stays): the link is made full, then given more room.
+    stays_on_page(page)
+    page.get_by_role("button", name="Edit the terms").click()
+    page.get_by_label("Maximum uses").fill("1")
+    page.get_by_role("button", name="Save the terms").click()
+    expect(page.get_by_text("Terms saved: maximum uses 2 → 1.")).to_be_visible()
+    expect(page.get_by_text("Full", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Edit the terms").click()
+    page.get_by_label("Maximum uses").fill("0")
+    page.get_by_role("button", name="Save the terms").click()
+    expect(page.get_by_text("Enter a number from 1 to 100,000.")).to_be_visible()
+    snapshot(page, "link-7-edit-terms")
+    page.get_by_label("Maximum uses").fill("4")
+    page.get_by_role("button", name="Save the terms").click()
+    expect(page.get_by_text("Terms saved: maximum uses 1 → 4. People can join through it again")).to_be_visible()
+    expect(page.get_by_text("1 of 4 (3 left)")).to_be_visible()
+    expect(page.get_by_text("Active", exact=True)).to_be_visible()
+    assert still_same_page(page)
+    assert page.get_by_label("Address of the link").input_value() == address
 
     # Switching the link off asks first; saying no changes nothing.
     questions = []

@@ -136,8 +136,12 @@ def test_a_learner_accepts_a_session_invitation_from_email_and_another_declines(
     expect(dan.get_by_text("Welcome, Dan. Your account is ready.")).to_be_visible()
 
     dan.get_by_role("button", name="Decline").click()
+    expect(dan.get_by_text("Decline this session?")).to_be_visible()  # asked first (issue 16, line 9)
+    dan.get_by_role("button", name="Yes, decline").click()
     expect(dan.get_by_role("status").filter(has_text="You declined this session.")).to_be_visible()
-    expect(dan.get_by_role("button", name="Accept")).to_have_count(0)
+    expect(dan.get_by_role("button", name="Accept", exact=True)).to_have_count(0)
+    # Weeks before the session, he may still change his mind.
+    expect(dan.get_by_role("button", name="Accept after all")).to_be_visible()
     snapshot(dan, "learner-8-session-declined-phone")
     dan.get_by_role("link", name="Home", exact=True).click()
     expect(my_programs_row(dan)).to_contain_text("declined")

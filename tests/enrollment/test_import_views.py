@@ -7,6 +7,7 @@ The views use the real clock; the tests run the queued jobs themselves with the 
 """
 import csv
 import io
+import json
 import re
 from datetime import datetime, timedelta
 from html import unescape
@@ -820,6 +821,74 @@ def test_past_imports_lists_the_imports_that_ran_with_their_figures_not_the_draf
     assert {name: visible(cells[name]) for name in ("Status", "Rows", "Created", "Skipped", "Rejected")} == {
         "Status": "finished", "Rows": "2", "Created": "1", "Skipped": "0", "Rejected": "1"}
     assert f'href="/admin/imports/{finished}"' in row
+
+
+def import_from_the_command_line(app, *args, input=None):
+    """`lms import ARGS... --json`, as an operator runs it; returns (exit code, JSON printed)."""
+    result = app.test_cli_runner().invoke(args=["lms", "import", *args, "--json"], input=input)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def past_imports(client):
+    """The Past imports rows, newest first: {column label: visible text}."""
+    page = text(client.get("/admin/imports"))
+    return [{label: visible(cell) for label, cell in re.findall(r'<td data-label="(\w+)">(.*?)</td>', row, re.S)}
+            for row in re.findall(r"<tr>\s*(<td data-label=\"Import\">.*?)</tr>", page, re.S)]
+
+
+def test_an_import_run_from_the_command_line_is_under_past_imports_saying_so(app, admin_client, tmp_path):
+    """Issue 16 line 11: imports run with `lms import` were missing from Past imports."""
+    path = tmp_path / "march.csv"
+    path.write_text(f"{JAMES}\nX, Y, not-an-email\n", encoding="utf-8")
+
+    code, printed = import_from_the_command_line(app, str(path))
+
+    assert code == 2 and printed["created"] == 1 and len(printed["errors"]) == 1
+    (row,) = past_imports(admin_client)
+    assert row == {"Import": str(path), "When": row["When"], "By": "Command line (lms import)", "Status": "finished",
+                   "Rows": "2", "Created": "1", "Updated": "0", "Skipped": "0", "Rejected": "1"}
+    (job,) = db.session.scalars(select(ImportJob)).all()
+    page = text(admin_client.get(f"/admin/imports/{job.id}"))
+    assert "from the command line (lms import)" in visible(page)
+    assert report(page)["Created"] == 1 and report(page)["Rejected"] == 1
+    rejected = re.search(r"<h3>Rejected rows</h3>(.*?)</table>", page, re.S).group(1)
+    assert "2 email 'not-an-email' is not a valid email address" in visible(rejected)
+    data = admin_client.get(f"/admin/imports/{job.id}/rejected.csv").get_data(as_text=True)
+    assert [record[2] for record in csv_records(data)[1:]] == ["not-an-email"]
+
+
+def test_the_page_and_the_command_line_record_the_same_job(app, admin_client, tmp_path, now):
+    """Both doors: the same source, options, counts and per-line errors; only who ran it differs."""
+    page_roster = "Doe, Jane, page@example.com, , 1\nX, Y, not-an-email\n"
+    by_page = draft_of(preview(admin_client, file=(page_roster.encode(), "people.csv")))
+    imported(admin_client, by_page, now)
+    path = tmp_path / "people.csv"
+    path.write_text(page_roster.replace("page@", "cli@"), encoding="utf-8")
+    assert import_from_the_command_line(app, str(path))[0] == 2
+    by_command = db.session.scalar(select(ImportJob.id).where(ImportJob.id != by_page))
+
+    def recorded(job):
+        return {"status": job.status, "source": job.source, "mode": job.mode, "strict": job.is_strict,
+                "kind": job.options["kind"], "columns": job.options["columns"], "defaults": job.options["defaults"],
+                "rows": (job.rows_total, job.rows_checked, job.rows_processed),
+                "counts": (job.created_count, job.updated_count, job.unchanged_count, job.skipped_count,
+                           job.rejected_count, job.emails_queued),
+                "errors": job.errors, "kept input": job.input_data is not None}
+
+    page_job, command_job = job_of(by_page), job_of(by_command)
+    assert recorded(command_job) == recorded(page_job)
+    assert recorded(command_job)["counts"] == (1, 0, 0, 0, 1, 1) and not recorded(command_job)["kept input"]
+    assert (page_job.from_command_line, page_job.created_by.email) == (False, "admin@example.com")
+    assert (command_job.from_command_line, command_job.created_by) == (True, None)
+    assert [row["By"] for row in past_imports(admin_client)] == ["Command line (lms import)", "Ada Admin"]
+
+
+def test_an_import_from_standard_input_is_listed_as_such(app, admin_client):
+    code, _ = import_from_the_command_line(app, "-", input="A, B, stdin@example.com\n")
+
+    assert code == 0
+    assert [(row["Import"], row["By"], row["Created"]) for row in past_imports(admin_client)] == [
+        ("Standard input", "Command line (lms import)", "1")]
 
 
 def test_the_group_ids_download_lists_each_group_with_its_public_id(admin_client, make_group):

@@ -161,12 +161,14 @@ def test_inviting_through_htmx_answers_with_a_summary_and_creates_the_invitation
     assert "<html" not in html
     summary = visible(re.search(r'<article class="summary".*?</article>', html, re.S).group(0))
     assert "2 invited: new.one@example.com, new2@example.com" in summary
-    assert "1 already had an account and were added to the groups: existing@example.com" in summary
-    assert "3 rejected" in summary
+    assert "1 already had an account and was added to Sales North: existing@example.com" in summary
+    assert "2 rejected" in summary
     assert "not-an-email: not a valid email address" in summary
-    assert "new.one@example.com: listed twice" in summary
     assert "gone@example.com: this account is deactivated; reactivate it first" in summary
-    assert "Invited 2; 1 already had an account (added to the groups); 3 rejected." in flashes(html)
+    # Typed twice is not "rejected": the address was invited, once (issue 16, line 7).
+    assert "1 typed more than once, invited once: new.one@example.com" in summary
+    assert ("Invited 2; 1 already had an account and was added to Sales North; 1 typed twice (counted once); "
+            "2 rejected.") in flashes(html)
     # The form is emptied for the next batch.
     assert re.search(r'<textarea[^>]*name="emails"[^>]*>\s*</textarea>', html)
 
@@ -279,9 +281,10 @@ def test_the_address_check_counts_valid_addresses_and_explains_each_one_left_out
     html = text(response)
     assert response.status_code == 200
     assert "<html" not in html
-    assert "3 valid addresses; 2 will be left out:" in visible(html)
+    assert "3 valid addresses; 1 will be left out:" in visible(html)
     items = [visible(item) for item in re.findall(r"<li>(.*?)</li>", html, re.S)]
-    assert items == ["not-an-email — not a valid email address", "ANN@example.com — listed twice"]
+    assert items == ["not-an-email — not a valid email address"]
+    assert "Typed more than once, counted once: ann@example.com." in visible(html)
     assert everything() == before
 
 
@@ -854,3 +857,16 @@ def test_set_an_account_without_the_email_queues_nothing(admin_client):
 
     assert user_of("set@example.com").status == UserStatus.active
     assert emails_to("set@example.com") == []
+
+
+def test_inviting_existing_accounts_without_a_group_says_nothing_was_done_for_them(admin_client, make_user):
+    """Issue 16, line 7: no group ticked, so nobody was "added to the groups"."""
+    make_user("existing@example.com")
+
+    response = admin_client.post("/admin/invite", data=invite_data("existing@example.com, new@example.com"),
+                                 headers=htmx_headers("invite-panel"))
+
+    summary = visible(re.search(r'<article class="summary".*?</article>', text(response), re.S).group(0))
+    assert "1 already had an account: nothing to do, no group was chosen: existing@example.com" in summary
+    assert "added to" not in summary
+    assert "Invited 1; 1 already had an account (nothing to do: no group was chosen)." in flashes(text(response))

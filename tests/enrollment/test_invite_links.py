@@ -1,8 +1,8 @@
 """Invite links (lms.enrollment.links.services) through the services, with injected time.
 
-Creating links (who may share what, and each option), their state, tokens, joining as an
-existing account (R1, cascading as R2-R4), newcomers' form and emailed confirmation, stale
-sign-ups, maximum uses under concurrent joins, and the QR codes.
+Creating links (who may share what, and each option), their state, changing their terms,
+tokens, joining as an existing account (R1, cascading as R2-R4), newcomers' form and emailed
+confirmation, stale sign-ups, maximum uses under concurrent joins, and the QR codes.
 """
 import hashlib
 import io
@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
 from lms.accounts.models import Role, User, UserStatus
+from lms.audit.models import AuditEvent
 from lms.due_work import run_due
 from lms.enrollment.groups.models import Group, GroupMembership
 from lms.enrollment.links.models import InviteLink, InviteLinkUse, LinkSignup
@@ -28,10 +29,13 @@ from lms.enrollment.links.services import (
     SIGNUP_VALIDITY,
     LinkState,
     SignupRefused,
+    TermChange,
     confirm_signup,
     create_link,
+    describe_change,
     enable_link,
     expires_on,
+    expiry_day,
     find_link,
     find_signup,
     join_link,
@@ -40,6 +44,7 @@ from lms.enrollment.links.services import (
     link_url,
     request_signup,
     revoke_link,
+    update_link,
 )
 from lms.errors import DomainError
 from lms.extensions import db
@@ -447,6 +452,232 @@ def test_enabling_a_revoked_link_brings_back_the_same_address(app, admin, make_g
     assert link_state(found, NOW + timedelta(hours=1)) == LinkState.live
     assert link_url(found) == url
     assert not enable_link(found, actor=admin, now=NOW)  # it is on already
+
+
+# --- update_link: changing the terms of a shared link ----------------------------------------
+
+
+def terms(link):
+    link = fresh(link)
+    return link.max_uses, expires_on(link), link.allowed_domain
+
+
+def update(link, *, now=NOW, actor=None, **values):
+    """update_link with the link's current terms for the values not given; committed."""
+    link = fresh(link)
+    current = {"max_uses": link.max_uses, "expires_on": expiry_day(link), "allowed_domain": link.allowed_domain}
+    changes = update_link(link, actor=actor, now=now, **{**current, **values})
+    db.session.commit()
+    return changes
+
+
+def refused_update(link, *, now=NOW, actor=None, **values):
+    """The DomainError a refused update raises; nothing it did stays."""
+    with pytest.raises(DomainError) as error:
+        update(link, now=now, actor=actor, **values)
+    db.session.rollback()
+    return error.value
+
+
+def test_a_full_link_given_more_uses_lets_people_join_again_through_the_same_address(
+        app, admin, make_group, make_user):
+    group = make_group()
+    link = make_link(actor=admin, group=group, max_uses=1)
+    token, url, token_hash = link_token(link), link_url(link), link.token_hash
+    join(link, make_user())
+    assert link_state(fresh(link), NOW) == LinkState.exhausted
+
+    changes = update(link, actor=admin, max_uses=3)
+
+    assert changes == [TermChange("max_uses", 1, 3)]
+    assert describe_change(changes[0]) == "maximum uses 1 → 3"
+    found = find_link(token)
+    assert found.id == link.id and found.token_hash == token_hash and link_url(found) == url
+    assert link_state(found, NOW) == LinkState.live
+    latecomer = make_user()
+    assert join(found, latecomer).joined
+    assert latecomer.id in member_ids(group)
+    assert fresh(link).use_count == 2
+
+
+def test_the_maximum_cannot_go_below_the_uses_made_and_the_message_names_both_numbers(
+        app, admin, make_group, make_user):
+    link = make_link(actor=admin, group=make_group(), max_uses=5)
+    for _ in range(3):
+        join(link, make_user())
+
+    error = refused_update(link, actor=admin, max_uses=2)
+
+    assert error.message == ("3 people have joined through this link already: the maximum uses cannot be 2, "
+                             "only 3 or more (or no limit).")
+    assert error.field == "max_uses"
+    assert terms(link)[0] == 5
+    assert update(link, max_uses=3) == [TermChange("max_uses", 5, 3)]  # as many as were made: now full
+    assert link_state(fresh(link), NOW) == LinkState.exhausted
+
+
+@pytest.mark.parametrize("max_uses", [0, -1, MAX_USES_LIMIT + 1])
+def test_a_new_maximum_outside_1_to_100000_is_refused(app, admin, make_group, max_uses):
+    link = make_link(actor=admin, group=make_group(), max_uses=5)
+
+    error = refused_update(link, max_uses=max_uses)
+
+    assert (error.message, error.field) == ("The maximum number of uses is between 1 and 100,000.", "max_uses")
+    assert terms(link)[0] == 5
+
+
+def test_the_uses_counted_in_the_database_decide_not_a_stale_copy_of_the_link(app, admin, make_group, make_user):
+    """A join counted by another worker between reading the link and writing its new maximum."""
+    link = make_link(actor=admin, group=make_group(), max_uses=5)
+    join(link, make_user())
+    stale = fresh(link)
+    db.session.execute(InviteLink.__table__.update().values(use_count=2))  # not seen by `stale`
+    assert stale.use_count == 1
+
+    with pytest.raises(DomainError, match="^2 people have joined") as error:
+        update_link(stale, actor=admin, now=NOW, max_uses=1, expires_on=None, allowed_domain=None)
+    assert error.value.field == "max_uses"
+    db.session.rollback()
+    assert terms(link)[0] == 5
+
+
+def test_the_maximum_can_be_removed(app, admin, make_group, make_user):
+    link = make_link(actor=admin, group=make_group(), max_uses=1)
+    join(link, make_user())
+
+    assert update(link, max_uses=None) == [TermChange("max_uses", 1, None)]
+    assert describe_change(TermChange("max_uses", 1, None)) == "maximum uses 1 → no limit"
+    assert link_state(fresh(link), NOW) == LinkState.live
+
+
+def test_an_expired_link_given_a_later_last_day_works_again(app, admin, make_group, make_user):
+    link = make_link(actor=admin, group=make_group(), expires_on=TODAY)
+    later = NOW + timedelta(days=2)
+    assert link_state(fresh(link), later) == LinkState.expired
+
+    changes = update(link, now=later, actor=admin, expires_on=TODAY + timedelta(days=9))
+
+    assert changes == [TermChange("expires_on", TODAY, TODAY + timedelta(days=9))]
+    assert describe_change(changes[0]) == f"works until {TODAY.isoformat()} → {TODAY + timedelta(days=9)}"
+    assert expires_on(fresh(link)) == TODAY + timedelta(days=9)
+    assert link_state(fresh(link), later) == LinkState.live
+    assert join(fresh(link), make_user(), now=later).joined
+
+
+def test_a_new_last_day_is_valid_through_its_whole_day_in_the_platform_time_zone(app, admin, make_group, monkeypatch):
+    monkeypatch.setitem(app.config, "LMS_TIMEZONE", "Pacific/Auckland")
+    link = make_link(actor=admin, group=make_group())
+
+    update(link, expires_on=date(2026, 3, 2))
+
+    assert fresh(link).expires_at == NOW + timedelta(hours=1)
+    assert expires_on(fresh(link)) == date(2026, 3, 2)
+
+
+def test_a_last_day_in_the_past_is_refused(app, admin, make_group):
+    link = make_link(actor=admin, group=make_group(), expires_on=TODAY + timedelta(days=5))
+
+    error = refused_update(link, expires_on=TODAY - timedelta(days=1))
+
+    assert (error.message, error.field) == ("Choose an expiry date from today on.", "expires_on")
+    assert refused_update(link, expires_on=date(9999, 12, 31)).message == "Choose a date up to 2099-12-31."
+    assert terms(link)[1] == TODAY + timedelta(days=5)
+    assert update(link, expires_on=TODAY) == [TermChange("expires_on", TODAY + timedelta(days=5), TODAY)]
+
+
+def test_the_past_last_day_of_an_expired_link_does_not_stop_another_change(app, admin, make_group):
+    link = make_link(actor=admin, group=make_group(), expires_on=TODAY)
+    later = NOW + timedelta(days=3)
+
+    assert update(link, now=later, allowed_domain="@acme.example") == [
+        TermChange("allowed_domain", None, "acme.example")]
+    assert link_state(fresh(link), later) == LinkState.expired  # still: its day is past
+
+
+def test_the_last_day_can_be_removed(app, admin, make_group):
+    link = make_link(actor=admin, group=make_group(), expires_on=TODAY)
+
+    assert update(link, expires_on=None) == [TermChange("expires_on", TODAY, None)]
+    assert fresh(link).expires_at is None
+    assert link_state(fresh(link), NOW + timedelta(days=365)) == LinkState.live
+
+
+def test_a_last_day_on_or_after_the_accounts_deactivation_is_refused_saying_the_latest(app, admin, make_group):
+    link = make_link(actor=admin, group=make_group(), deactivate_on=TODAY + timedelta(days=10))
+
+    error = refused_update(link, expires_on=TODAY + timedelta(days=10))
+
+    assert error.field == "expires_on"
+    assert error.message == (f"The accounts this link creates are deactivated on {TODAY + timedelta(days=10)}, "
+                             f"so it works until {TODAY + timedelta(days=9)} at the latest.")
+    assert update(link, expires_on=TODAY + timedelta(days=9))[0].after == TODAY + timedelta(days=9)
+
+
+@pytest.mark.parametrize("typed", ["@Acme.Example", "acme.example", "  @ACME.example "])
+def test_a_new_domain_is_kept_as_at_creation(app, admin, make_group, typed):
+    link = make_link(actor=admin, group=make_group())
+
+    assert update(link, allowed_domain=typed) == [TermChange("allowed_domain", None, "acme.example")]
+    assert describe_change(TermChange("allowed_domain", None, "acme.example")) == \
+        "email addresses any → only @acme.example"
+
+
+@pytest.mark.parametrize("typed", ["acme", "not a domain", "@acme..example", "bob@acme.example"])
+def test_a_new_domain_that_is_not_an_email_domain_is_refused(app, admin, make_group, typed):
+    link = make_link(actor=admin, group=make_group(), allowed_domain="acme.example")
+
+    error = refused_update(link, allowed_domain=typed)
+
+    assert "is not an email domain" in error.message and error.field == "allowed_domain"
+    assert terms(link)[2] == "acme.example"
+
+
+def test_a_changed_domain_decides_who_joins_from_then_on(app, admin, make_group, make_user):
+    link = make_link(actor=admin, group=make_group(), allowed_domain="acme.example")
+    assert join(link, make_user("early@acme.example")).joined
+
+    update(link, allowed_domain="@beta.example")
+
+    assert refused_join(fresh(link), make_user("late@acme.example")) == \
+        "This link is only for addresses ending in @beta.example."
+    assert join(fresh(link), make_user("new@beta.example")).joined
+    update(link, allowed_domain="  ")
+    assert fresh(link).allowed_domain is None
+    assert join(fresh(link), make_user("anyone@elsewhere.example")).joined
+
+
+def test_an_update_is_an_audit_event_naming_each_change(app, admin, make_group):
+    link = make_link(actor=admin, group=make_group(), max_uses=10)
+
+    changes = update(link, actor=admin, max_uses=20, expires_on=TODAY + timedelta(days=7),
+                     allowed_domain="acme.example")
+
+    assert [change.field for change in changes] == ["max_uses", "expires_on", "allowed_domain"]
+    (event,) = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "invite_link.updated")).all()
+    assert (event.actor_id, event.target_type, event.target_id) == (admin.id, "invite_link", link.id)
+    assert event.details == {"changes": {"max_uses": [10, 20],
+                                         "expires_on": [None, (TODAY + timedelta(days=7)).isoformat()],
+                                         "allowed_domain": [None, "acme.example"]}}
+
+
+def test_an_update_that_changes_nothing_records_nothing(app, admin, make_group):
+    link = make_link(actor=admin, group=make_group(), max_uses=10, expires_on=TODAY, allowed_domain="acme.example")
+
+    assert update(link, actor=admin, allowed_domain="@ACME.example") == []
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == "invite_link.updated")) == 0
+
+
+def test_only_those_who_manage_a_link_may_change_it(app, admin, make_user, make_group, make_session):
+    manager, outsider = make_user(role=Role.manager), make_user(role=Role.manager)
+    session = make_session(trainer=manager)
+    link = make_link(actor=admin, target="session", session=session, max_uses=5)
+    managers_link = make_link(actor=admin, target="session", session=session, role=Role.manager, max_uses=5)
+
+    assert update(link, actor=manager, max_uses=8)[0].after == 8
+    for actor, target in ((outsider, link), (manager, managers_link), (make_user(), link)):
+        assert refused_update(target, actor=actor, max_uses=50).message == "You cannot change this link."
+    assert (terms(link)[0], terms(managers_link)[0]) == (8, 5)
 
 
 # --- tokens -------------------------------------------------------------------------------
@@ -927,6 +1158,55 @@ def test_a_double_click_by_one_person_counts_one_use(app, admin, make_group, mak
     assert uses_of(link_id) == 1
     assert member_ids(group_id) == {learner_id}
     assert len(session_emails("clicker@example.com")) == 1
+
+
+def test_lowering_the_maximum_while_people_join_never_leaves_more_uses_than_the_maximum(app, admin, make_group):
+    """An admin lowers the maximum to 15 while 30 people click, once 12 have joined: either the
+    edit lands while at most 15 had joined (and the link then fills up to 15), or it is refused
+    naming the uses made; never a database error, never more members than the link allows."""
+    link_id = make_link(actor=admin, group=make_group("Popular"), max_uses=100).id
+    user_ids = people(30)
+    db.session.remove()
+    start, twelve_joined, lock, joined = threading.Barrier(WORKERS), threading.Event(), threading.Lock(), [0]
+
+    def edit():
+        with app.app_context():
+            twelve_joined.wait(timeout=60)  # the edit lands among the clicks still coming
+            try:
+                update_link(db.session.get(InviteLink, link_id), actor=None, now=NOW, max_uses=15,
+                            expires_on=None, allowed_domain=None)
+            except DomainError as error:
+                db.session.rollback()
+                return error.message
+            db.session.commit()
+            return None
+
+    def joins(share):
+        with app.app_context():
+            start.wait(timeout=60)
+            results = []
+            for user_id in share:
+                results.append(_join_in_own_session(link_id, user_id))
+                with lock:
+                    joined[0] += results[-1] is True
+                    if joined[0] >= 12:
+                        twelve_joined.set()
+            return results
+
+    with ThreadPoolExecutor(max_workers=WORKERS + 1) as pool:
+        edited = pool.submit(edit)
+        clicks = [pool.submit(joins, user_ids[number::WORKERS]) for number in range(WORKERS)]
+        refusal = edited.result(timeout=300)
+        results = [result for click in clicks for result in click.result(timeout=300)]
+
+    link = fresh(link_id)
+    assert link.use_count == uses_of(link_id) == results.count(True)
+    if refusal is None:
+        assert (link.max_uses, link.use_count) == (15, 15)
+    else:
+        assert re.fullmatch(r"(1[6-9]|2\d|30) people have joined through this link already: the maximum uses "
+                            r"cannot be 15, only \1 or more \(or no limit\)\.", refusal)
+        assert (link.max_uses, link.use_count) == (100, 30)
 
 
 # --- QR codes -----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The staff pages of invite links: create (admins anything, managers learner links to what they
-train), the link's page with its ways to share it and its QR code, the list, switching a link
-off and on again."""
+train), the link's page with its ways to share it and its QR code, the list, changing a link's
+terms (maximum uses, last day, domain) at the same address, switching a link off and on again."""
 import io
 import re
 from datetime import timedelta
@@ -17,8 +17,8 @@ from lms.enrollment.links.models import InviteLink, InviteLinkTarget
 from lms.enrollment.links.services import create_link, join_link, link_token
 from lms.extensions import db
 from lms.programs.models import SessionGroup
-from tests.conftest import htmx_headers
-from tests.pages import field_error, flashes, text, utcnow, visible
+from tests.conftest import htmx_headers, login
+from tests.pages import field_error, flashes, input_value, text, utcnow, visible
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -595,6 +595,267 @@ def test_an_unknown_link_is_not_found(admin_client):
     assert admin_client.post("/admin/links/999/revoke").status_code == 404
 
 
+# --- changing the terms -------------------------------------------------------------------
+
+
+def terms_data(**fields):
+    """The terms form as a browser sends it."""
+    return {"max_uses": "", "expires_on": "", "allowed_domain": "", **fields}
+
+
+def full_link(admin, make_group, make_user, **fields):
+    """A group link whose only place is taken."""
+    link = make_link(admin, group=make_group("Sales North"), max_uses=1, **fields)
+    join_link(link, make_user("first@example.com"), now=utcnow())
+    db.session.commit()
+    return link
+
+
+def test_the_link_page_offers_to_edit_its_terms(admin_client, admin, make_group):
+    link = make_link(admin, group=make_group("Sales North"))
+
+    html = text(admin_client.get(f"/admin/links/{link.id}"))
+
+    assert re.search(rf'<a href="/admin/links/{link.id}/edit" hx-get="/admin/links/{link.id}/edit"[^>]*>'
+                     r"Edit the terms</a>", html)
+    assert '<div id="link-terms" hx-target="this" hx-swap="outerHTML">' in html
+
+
+def test_the_edit_page_shows_the_links_terms_and_says_its_address_stays(app, admin_client, admin, make_group,
+                                                                          make_user):
+    last_day = utcnow().date() + timedelta(days=20)
+    link = make_link(admin, group=make_group("Sales North"), max_uses=10, expires_on=last_day,
+                     allowed_domain="acme.example")
+    for email in ("one@acme.example", "two@acme.example"):
+        join_link(link, make_user(email), now=utcnow())
+    db.session.commit()
+
+    response = admin_client.get(f"/admin/links/{link.id}/edit")
+
+    html = text(response)
+    assert response.status_code == 200 and "<html" in html
+    assert heading(response) == "Sales North"
+    assert input_value(html, "max_uses") == "10"
+    assert input_value(html, "expires_on") == last_day.isoformat()
+    assert input_value(html, "allowed_domain") == "@acme.example"
+    page = visible(html)
+    assert url_of(app, link) in page
+    assert "2 people have joined through it so far: no fewer than 2." in page
+    assert "The address of the link and its QR code stay the same" in page
+    assert re.search(rf'<form method="post" action="/admin/links/{link.id}/edit"', html)
+    assert 'name="csrf_token"' in html
+
+
+def test_a_full_link_given_more_room_works_again_from_the_same_address(app, admin_client, admin, make_group,
+                                                                        make_user):
+    link = full_link(admin, make_group, make_user)
+    public = app.test_client()
+    landing = f"/join/{link_token(link)}"
+    assert public.get(landing).status_code == 410
+    url = url_of(app, link)
+
+    response = admin_client.post(f"/admin/links/{link.id}/edit", data=terms_data(max_uses="5"))
+
+    assert response.status_code == 303
+    assert response.location == f"/admin/links/{link.id}"
+    assert reload(link).max_uses == 5
+    html = text(admin_client.get(response.location))
+    assert ("Terms saved: maximum uses 1 → 5. People can join through it again, at the same address and QR code."
+            in flashes(html))
+    page = visible(html)
+    assert "Uses 1 of 5 (4 left)" in page
+    assert '<span class="badge badge-link-live">Active</span>' in html
+    assert re.search(rf'<input id="link-url" type="text" readonly value="{re.escape(url)}"', html)
+    assert public.get(landing).status_code == 200
+    qr = admin_client.get(f"/admin/links/{link.id}/qr.png?size=300")
+    assert decoded(qr) == url
+
+
+def test_an_expired_link_given_a_later_last_day_works_again_from_the_same_address(app, admin_client, admin,
+                                                                                   make_group):
+    link = make_link(admin, group=make_group("Sales North"))
+    link.expires_at = utcnow() - timedelta(hours=1)  # its last day is over
+    db.session.commit()
+    landing = f"/join/{link_token(link)}"
+    assert "This link has expired." in visible(text(app.test_client().get(landing)))
+    last_day = utcnow().date() + timedelta(days=7)
+
+    response = admin_client.post(f"/admin/links/{link.id}/edit", data=terms_data(expires_on=last_day.isoformat()))
+
+    assert response.status_code == 303
+    html = text(admin_client.get(response.location))
+    assert any(message.startswith("Terms saved: works until ") and message.endswith(
+        f" → {last_day}. People can join through it again, at the same address and QR code.")
+        for message in flashes(html))
+    assert f"Works until {last_day.isoformat()}" in visible(html)
+    assert app.test_client().get(landing).status_code == 200
+
+
+def test_every_term_changed_at_once_is_listed(admin_client, admin, make_group):
+    link = make_link(admin, group=make_group("Sales North"), max_uses=10)
+    last_day = utcnow().date() + timedelta(days=30)
+
+    response = admin_client.post(f"/admin/links/{link.id}/edit", data=terms_data(
+        max_uses="", expires_on=last_day.isoformat(), allowed_domain="@Acme.example"))
+
+    html = text(admin_client.get(response.location))
+    assert (f"Terms saved: maximum uses 10 → no limit; works until no expiry → {last_day}; "
+            "email addresses any → only @acme.example.") in flashes(html)
+    page = visible(html)
+    assert "Uses 0 of no limit" in page
+    assert f"Works until {last_day.isoformat()}" in page
+    assert "Email addresses only @acme.example" in page
+
+
+def test_saving_the_terms_unchanged_says_there_was_nothing_to_change(admin_client, admin, make_group):
+    link = make_link(admin, group=make_group("Sales North"), max_uses=10, allowed_domain="acme.example")
+
+    response = admin_client.post(f"/admin/links/{link.id}/edit", data=terms_data(
+        max_uses="10", allowed_domain="@acme.example"))
+
+    assert response.status_code == 303
+    assert "Nothing to change: the terms are as they were." in flashes(text(admin_client.get(response.location)))
+
+
+def test_more_room_for_a_switched_off_link_says_it_still_lets_nobody_join(app, admin_client, admin, make_group,
+                                                                            make_user):
+    link = full_link(admin, make_group, make_user)
+    admin_client.post(f"/admin/links/{link.id}/revoke")
+    admin_client.get(f"/admin/links/{link.id}")  # the flash is read
+
+    response = admin_client.post(f"/admin/links/{link.id}/edit", data=terms_data(max_uses="3"))
+
+    html = text(admin_client.get(response.location))
+    assert flashes(html) == ["Terms saved: maximum uses 1 → 3. It still lets nobody join: it is switched off."]
+    assert reload(link).max_uses == 3
+    assert app.test_client().get(f"/join/{link_token(link)}").status_code == 410
+
+
+def test_a_maximum_below_the_uses_made_comes_back_with_the_numbers(admin_client, admin, make_group, make_user):
+    link = make_link(admin, group=make_group("Sales North"), max_uses=10)
+    for email in ("one@example.com", "two@example.com", "three@example.com"):
+        join_link(link, make_user(email), now=utcnow())
+    db.session.commit()
+
+    response = admin_client.post(f"/admin/links/{link.id}/edit", data=terms_data(max_uses="2"))
+
+    html = text(response)
+    assert response.status_code == 422
+    assert "<html" in html
+    assert field_error(html, "max_uses") == ("3 people have joined through this link already: the maximum uses "
+                                             "cannot be 2, only 3 or more (or no limit).")
+    assert input_value(html, "max_uses") == "2"  # what was typed, to correct
+    assert reload(link).max_uses == 10
+
+
+@pytest.mark.parametrize("fields, field, message", [
+    ({"expires_on": yesterday()}, "expires_on", "Choose an expiry date from today on."),
+    ({"expires_on": "9999-12-31"}, "expires_on", "Choose a date up to 2099-12-31."),
+    ({"expires_on": "31/12/2030"}, "expires_on", "Not a valid date value."),
+    ({"allowed_domain": "not a domain"}, "allowed_domain",
+     "“not a domain” is not an email domain such as @acme.example."),
+    ({"max_uses": "0"}, "max_uses", "Enter a number from 1 to 100,000."),
+    ({"max_uses": "lots"}, "max_uses", "Not a valid integer value."),
+], ids=["past day", "year 9999", "junk date", "junk domain", "max uses 0", "max uses junk"])
+def test_bad_terms_come_back_with_the_message_next_to_the_field(admin_client, admin, make_group, fields, field,
+                                                                 message):
+    link = make_link(admin, group=make_group("Sales North"), max_uses=10)
+
+    response = admin_client.post(f"/admin/links/{link.id}/edit", data=terms_data(**fields))
+
+    assert response.status_code == 422
+    assert field_error(text(response), field) == message
+    assert (reload(link).max_uses, reload(link).expires_at, reload(link).allowed_domain) == (10, None, None)
+
+
+def test_the_terms_are_edited_in_place_with_htmx(app, admin_client, admin, make_group, make_user):
+    link = full_link(admin, make_group, make_user)
+
+    form = admin_client.get(f"/admin/links/{link.id}/edit", headers=htmx_headers("link-terms"))
+
+    html = text(form)
+    assert form.status_code == 200
+    assert "<html" not in html
+    assert html.lstrip().startswith('<div id="link-terms" hx-target="this" hx-swap="outerHTML">')
+    assert f'hx-post="/admin/links/{link.id}/edit"' in html
+    assert input_value(html, "max_uses") == "1"
+
+    response = admin_client.post(f"/admin/links/{link.id}/edit", data=terms_data(max_uses="4"),
+                                 headers=htmx_headers("link-terms"))
+
+    html = text(response)
+    assert response.status_code == 200
+    assert "<html" not in html
+    assert html.lstrip().startswith('<div id="link-terms"')
+    assert "Uses 1 of 4 (3 left)" in visible(html)
+    assert re.search(r'<span id="link-state" hx-swap-oob="true">\s*<span class="badge badge-link-live">Active</span>',
+                     html)
+    assert flashes(html) == ["Terms saved: maximum uses 1 → 4. People can join through it again, "
+                             "at the same address and QR code."]
+    assert app.test_client().get(f"/join/{link_token(link)}").status_code == 200
+
+
+def test_a_refused_htmx_edit_returns_the_form_with_the_message(admin_client, admin, make_group, make_user):
+    link = make_link(admin, group=make_group("Sales North"), max_uses=10)
+    for email in ("one@example.com", "two@example.com"):
+        join_link(link, make_user(email), now=utcnow())
+    db.session.commit()
+
+    response = admin_client.post(f"/admin/links/{link.id}/edit", data=terms_data(max_uses="1"),
+                                 headers=htmx_headers("link-terms"))
+
+    html = text(response)
+    assert response.status_code == 422
+    assert "<html" not in html and html.lstrip().startswith('<div id="link-terms"')
+    assert field_error(html, "max_uses").startswith("2 people have joined through this link already")
+    assert reload(link).max_uses == 10
+
+
+def test_cancelling_an_htmx_edit_brings_back_the_terms(admin_client, admin, make_group):
+    link = make_link(admin, group=make_group("Sales North"), max_uses=10)
+    form = text(admin_client.get(f"/admin/links/{link.id}/edit", headers=htmx_headers("link-terms")))
+    assert re.search(rf'<a href="/admin/links/{link.id}" hx-get="/admin/links/{link.id}"[^>]*>Cancel</a>', form)
+
+    response = admin_client.get(f"/admin/links/{link.id}", headers=htmx_headers("link-terms"))
+
+    html = text(response)
+    assert response.status_code == 200
+    assert "<html" not in html and html.lstrip().startswith('<div id="link-terms"')
+    assert "Uses 0 of 10 (10 left)" in visible(html)
+
+
+def test_a_manager_edits_the_terms_of_a_learner_link_to_what_they_train(manager_client, admin, trained):
+    link = make_link(admin, session=trained["session"], max_uses=10)
+
+    assert manager_client.get(f"/admin/links/{link.id}/edit").status_code == 200
+    response = manager_client.post(f"/admin/links/{link.id}/edit", data=terms_data(max_uses="20"))
+
+    assert response.status_code == 303
+    assert reload(link).max_uses == 20
+
+
+def test_the_terms_of_a_link_one_may_not_manage_cannot_be_edited(app, manager_client, admin, trained, make_user):
+    foreign = make_link(admin, session=trained["other_session"], max_uses=10)
+    managers = make_link(admin, session=trained["session"], role=Role.manager, max_uses=10)
+    learner_client = login(app.test_client(), make_user("learner@example.com"))
+
+    for client, link in ((manager_client, foreign), (manager_client, managers), (learner_client, foreign)):
+        assert client.get(f"/admin/links/{link.id}/edit").status_code == 403
+        for headers in (None, htmx_headers("link-terms")):
+            response = client.post(f"/admin/links/{link.id}/edit", data=terms_data(max_uses="50"), headers=headers)
+            assert response.status_code == 403
+            assert "Your account does not have access to this page." in text(response)
+        assert reload(link).max_uses == 10
+    anonymous = app.test_client().post(f"/admin/links/{foreign.id}/edit", data=terms_data(max_uses="50"))
+    assert anonymous.status_code == 302 and anonymous.location.startswith("/login")
+    assert reload(foreign).max_uses == 10
+
+
+def test_editing_an_unknown_link_is_not_found(admin_client):
+    assert admin_client.get("/admin/links/999/edit").status_code == 404
+    assert admin_client.post("/admin/links/999/edit", data=terms_data(max_uses="5")).status_code == 404
+
+
 # --- the QR code --------------------------------------------------------------------------
 
 
@@ -668,3 +929,25 @@ def test_switching_a_link_without_the_security_token_is_refused(admin_client, ad
     assert response.status_code == 400
     assert reload(link).revoked_at == before
 
+
+
+@pytest.mark.parametrize("headers", [None, htmx_headers("link-terms")], ids=["form", "htmx"])
+def test_editing_the_terms_without_the_security_token_is_refused(admin_client, admin, make_group, headers):
+    link = make_link(admin, group=make_group("Sales North"), max_uses=10)
+
+    response = admin_client.post(f"/admin/links/{link.id}/edit", data=terms_data(max_uses="50"), headers=headers,
+                                 csrf=False)
+
+    assert response.status_code == 400
+    assert "security token is missing" in visible(text(response))
+    assert reload(link).max_uses == 10
+
+
+def test_editing_the_terms_with_a_forged_security_token_is_refused(admin_client, admin, make_group):
+    link = make_link(admin, group=make_group("Sales North"), max_uses=10)
+
+    response = admin_client.post(f"/admin/links/{link.id}/edit", csrf=False,
+                                 data=terms_data(max_uses="50", csrf_token="forged-token"))
+
+    assert response.status_code == 400
+    assert reload(link).max_uses == 10

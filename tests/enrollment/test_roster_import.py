@@ -4,11 +4,14 @@ import json
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 
 from lms.accounts.models import Role, User, UserStatus
 from lms.enrollment.invitations.models import Invitation, InvitationStatus
+from lms.enrollment.rosters import importer, jobs
 from lms.enrollment.rosters.importer import defaults_for, plan_import, run_import
+from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
 from lms.enrollment.rosters.parser import parse_text
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail
@@ -234,3 +237,98 @@ def test_lms_import_of_a_file_that_is_not_a_roster_exits_1_with_a_message(app, t
 
     assert result.exit_code == 1
     assert json.loads(result.output) == {"error": f"{path} is not a text or CSV roster."}
+
+
+def test_lms_import_records_its_job_with_every_error_in_its_report(app, tmp_path, monkeypatch):
+    """The job keeps the first MAX_REPORTED_ERRORS errors for the page; the command prints them all."""
+    monkeypatch.setattr(jobs, "MAX_REPORTED_ERRORS", 1)
+    path = tmp_path / "roster.csv"
+    path.write_text(EXAMPLE + "\nC, D, not-an-email\nE, F, neither\n", encoding="utf-8")
+
+    result = app.test_cli_runner().invoke(args=["lms", "import", str(path), "--json"])
+
+    assert result.exit_code == 2, result.output
+    assert [error["line"] for error in json.loads(result.output)["errors"]] == [2, 3]
+    (job,) = db.session.scalars(select(ImportJob)).all()
+    assert (job.status, job.from_command_line, job.source, job.filename) == (
+        ImportJobStatus.finished, True, "csv", str(path))
+    assert (job.rows_total, job.created_count, job.rejected_count, job.locked_by) == (3, 1, 2, None)
+    assert [error["line"] for error in job.errors] == [2]
+
+
+def test_lms_import_dry_run_and_an_empty_roster_record_no_job(app, tmp_path):
+    runner = app.test_cli_runner()
+    dry = runner.invoke(args=["lms", "import", "-", "--dry-run", "--json"], input="A, B, dry@example.com\n")
+    empty = runner.invoke(args=["lms", "import", "-", "--json"], input="email\n# nobody yet\n")
+
+    assert dry.exit_code == 0 and json.loads(dry.output)["dry_run"] is True
+    assert empty.exit_code == 1
+    assert json.loads(empty.output) == {
+        "error": "The standard input has no rows to import (only a header, blank or comment lines)."}
+    assert db.session.scalar(select(func.count()).select_from(ImportJob)) == 0
+
+
+def test_lms_import_tells_people_where_its_report_is(app, tmp_path):
+    result = app.test_cli_runner().invoke(args=["lms", "import", "-"], input="A, B, someone@example.com\n")
+
+    assert result.exit_code == 0, result.output
+    job_id = db.session.scalar(select(ImportJob.id))
+    assert result.output.splitlines()[-1] == (
+        f"Report, under Past imports: {app.config['BASE_URL']}/admin/imports/{job_id}")
+
+
+def test_a_password_given_to_an_invited_account_sets_it_up_so_the_person_can_sign_in(app, client, now):
+    """Issue 16, line 6: fill/update stored the password but left the account invited, its
+    invitation pending, and the person unable to sign in."""
+    from lms.enrollment.invitations.services import invite_people
+
+    invite_people(["kate@example.com", "lou@example.com"], actor=None, now=now)
+    db.session.commit()
+
+    report = run_import(roster("email,password,send_email\nkate@example.com,a-long-password,1\n"
+                               "lou@example.com,another-password,0"), actor=None, now=now, mode="fill")
+    db.session.commit()
+
+    assert report.updated == 2
+    kate = user("kate@example.com")
+    assert kate.status == UserStatus.active and check_password_hash(kate.password_hash, "a-long-password")
+    invitation = db.session.scalar(select(Invitation).where(Invitation.user_id == kate.id))
+    assert invitation.status == InvitationStatus.accepted  # its link now says it was used
+    sent = dict(db.session.execute(select(OutboxEmail.kind, OutboxEmail.status)
+                                   .where(OutboxEmail.recipient == "kate@example.com")).all())
+    assert sent["invitation"].value == "cancelled" and sent["account_created"].value == "queued"
+    assert emails_to("lou@example.com") == ["invitation"]  # send_email=0: told nothing more
+    response = client.post("/login", data={"email": "kate@example.com", "password": "a-long-password"})
+    assert response.status_code == 303
+
+
+def test_update_mode_cli_sets_up_an_invited_account_too(app, runner, tmp_path, now):
+    from lms.enrollment.invitations.services import invite_people
+
+    invite_people(["kate@example.com"], actor=None, now=now)
+    db.session.commit()
+    path = tmp_path / "roster.csv"
+    path.write_text("email,password\nkate@example.com,a-long-password\n")
+
+    result = runner.invoke(args=["lms", "import", str(path), "--mode", "update"])
+
+    assert result.exit_code == 0, result.output
+    assert user("kate@example.com").status == UserStatus.active
+
+
+def test_a_command_line_import_that_stops_exits_1_with_why_and_is_listed_as_failed(app, tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise IntegrityError("INSERT INTO users ...", {}, Exception("UNIQUE"))
+
+    monkeypatch.setattr(importer, "_write", refuse)
+    path = tmp_path / "roster.csv"
+    path.write_text(EXAMPLE + "\n", encoding="utf-8")
+
+    result = app.test_cli_runner().invoke(args=["lms", "import", str(path), "--json"])
+
+    assert result.exit_code == 1
+    message = json.loads(result.output)["error"]
+    assert message.startswith("The import stopped because the database refused a change") and "INSERT" not in message
+    db.session.expire_all()
+    (job,) = db.session.scalars(select(ImportJob)).all()
+    assert (job.status, job.failure_message, job.from_command_line) == (ImportJobStatus.failed, message, True)

@@ -305,7 +305,7 @@ def test_a_learner_answers_a_session_invitation_from_the_inbox(learner_client, l
     session = make_session(name="Photography basics")
     enrollment_id = enroll(learner, session)
 
-    response = learner_client.post(f"/my/enrollments/{enrollment_id}/{answer}",
+    response = learner_client.post(f"/my/enrollments/{enrollment_id}/{answer}", data={"confirm": "yes"},
                                    headers=htmx_headers(f"enrollment-{enrollment_id}"))
 
     html = text(response)
@@ -326,7 +326,7 @@ def test_answering_twice_says_it_was_already_answered(learner_client, learner, m
     enrollment_id = enroll(learner, make_session())
     learner_client.post(f"/my/enrollments/{enrollment_id}/accept")
 
-    response = learner_client.post(f"/my/enrollments/{enrollment_id}/decline",
+    response = learner_client.post(f"/my/enrollments/{enrollment_id}/accept",
                                    headers=htmx_headers(f"enrollment-{enrollment_id}"))
 
     html = text(response)
@@ -334,6 +334,52 @@ def test_answering_twice_says_it_was_already_answered(learner_client, learner, m
     assert "You already answered this invitation: accepted." in flashes(html)
     assert '<span class="badge badge-accepted">accepted</span>' in html
     assert enrollment_status(enrollment_id) == EnrollmentStatus.accepted
+
+
+def test_an_answer_cannot_change_once_the_session_has_started(learner_client, learner, make_session):
+    enrollment_id = enroll(learner, make_session(starts_at=utcnow() - timedelta(hours=1)))
+    learner_client.post(f"/my/enrollments/{enrollment_id}/accept")
+
+    response = learner_client.post(f"/my/enrollments/{enrollment_id}/decline", data={"confirm": "yes"},
+                                   headers=htmx_headers(f"enrollment-{enrollment_id}"))
+
+    assert "The session has started: your answer (accepted) can no longer change." in flashes(text(response))
+    assert enrollment_status(enrollment_id) == EnrollmentStatus.accepted
+
+
+def test_declining_from_the_inbox_asks_first_and_keep_goes_back(learner_client, learner, make_session):
+    """Issue 16, line 9: a confirmation on Decline."""
+    enrollment_id = enroll(learner, make_session(name="Photography basics", starts_at=utcnow() + timedelta(days=20)))
+
+    asked = learner_client.post(f"/my/enrollments/{enrollment_id}/decline",
+                                headers=htmx_headers(f"enrollment-{enrollment_id}"))
+
+    html = text(asked)
+    assert asked.status_code == 200 and "<html" not in html
+    assert "Decline " in visible(html) and "Photography basics?" in visible(html)
+    assert "You can change your mind until the session starts" in visible(html)
+    assert 'name="confirm" value="yes"' in html
+    assert enrollment_status(enrollment_id) == EnrollmentStatus.invited
+    kept = learner_client.get(f"/my/enrollments/{enrollment_id}", headers=htmx_headers(f"enrollment-{enrollment_id}"))
+    assert "Accept" in text(kept) and "Decline" in text(kept)
+    # Without htmx, the same question on a page of its own.
+    page = learner_client.post(f"/my/enrollments/{enrollment_id}/decline")
+    assert page.status_code == 200 and "<html" in text(page) and "Yes, decline" in text(page)
+
+
+def test_a_learner_changes_their_mind_from_the_inbox_before_the_session(learner_client, learner, make_session):
+    enrollment_id = enroll(learner, make_session(name="Photography basics", starts_at=utcnow() + timedelta(days=20)))
+    learner_client.post(f"/my/enrollments/{enrollment_id}/decline", data={"confirm": "yes"})
+
+    inbox = text(learner_client.get("/inbox"))
+    assert "My answers" in inbox and "Photography basics" in inbox and "Accept after all" in inbox
+
+    response = learner_client.post(f"/my/enrollments/{enrollment_id}/accept",
+                                   headers=htmx_headers(f"enrollment-{enrollment_id}"))
+
+    assert '<span class="badge badge-accepted">accepted</span>' in text(response)
+    assert enrollment_status(enrollment_id) == EnrollmentStatus.accepted
+    assert "Decline" in text(response)  # and back again, still before the start
 
 
 def test_answering_without_htmx_goes_back_to_the_inbox(learner_client, learner, make_session):

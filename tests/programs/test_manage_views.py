@@ -334,6 +334,23 @@ def test_adding_emails_without_sending_queues_no_email(admin_client, upcoming):
     assert "not emailed" in row and "due" not in row
 
 
+def test_adding_emails_again_says_who_was_already_registered_and_keeps_their_answer(
+        admin_client, upcoming, make_user):
+    ann = make_user("ann@example.com")
+    add_learner(upcoming, ann, actor=None, now=utcnow())
+    enrollment_of(upcoming.id, ann.id).status = EnrollmentStatus.accepted
+    db.session.commit()
+
+    response = admin_client.post(f"/sessions/{upcoming.id}/emails", data={
+        "emails-emails": "ann@example.com\nbob@example.com", "emails-send_email": "y"},
+        headers=htmx_headers("registration"))
+
+    assert ("2 registered (1 new to the platform, invited first). 1 was already registered: unchanged."
+            in flashes(text(response)))
+    assert enrollment_of(upcoming.id, ann.id).status == EnrollmentStatus.accepted
+    assert count(OutboxEmail, OutboxEmail.recipient == "ann@example.com") == 1  # no second invitation
+
+
 @pytest.fixture
 def registration(upcoming, make_user, make_group):
     """A session with group "Day shift": ann and bob pending only through it, cara accepted,

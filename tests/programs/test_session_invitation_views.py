@@ -77,22 +77,55 @@ def test_accepting_from_the_link_records_it_and_says_so(client, invited):
     assert "Vous avez accepté cette session" in visible(text(client.get(link(invited))))
 
 
-def test_declining_from_the_link_records_it_and_says_so(client, invited):
-    response = client.post(link(invited), data={"answer": "decline"}, follow_redirects=True)
+def test_declining_from_the_link_asks_first_then_records_it_and_says_so(client, invited):
+    asked = client.post(link(invited), data={"answer": "decline"})
+
+    assert asked.status_code == 200
+    assert "Refuser cette session ?" in visible(text(asked))
+    assert fresh(invited.id).status == EnrollmentStatus.invited  # nothing yet
+
+    response = client.post(link(invited), data={"answer": "decline", "confirm": "yes"}, follow_redirects=True)
 
     assert response.status_code == 200
     assert "Vous avez refusé cette session" in visible(text(response))
     assert fresh(invited.id).status == EnrollmentStatus.declined
 
 
-def test_answering_twice_keeps_the_first_answer_and_says_it_was_already_given(client, invited):
+def test_answering_the_same_twice_keeps_the_answer_and_says_it_was_already_given(client, invited):
     client.post(link(invited), data={"answer": "accept"}, follow_redirects=True)
 
-    response = client.post(link(invited), data={"answer": "decline"}, follow_redirects=True)
+    response = client.post(link(invited), data={"answer": "accept"}, follow_redirects=True)
 
     assert response.status_code == 200
     assert any("Vous avez déjà répondu à cette invitation" in message for message in flashes(text(response)))
     assert "Vous avez accepté cette session" in visible(text(response))
+    assert fresh(invited.id).status == EnrollmentStatus.accepted
+
+
+def test_a_learner_changes_their_answer_until_the_session_starts(client, invited):
+    """Issue 16, line 9: after Decline there was no way back, even weeks before the session."""
+    client.post(link(invited), data={"answer": "decline", "confirm": "yes"})
+    page = visible(text(client.get(link(invited))))
+    assert "Vous pouvez changer votre réponse jusqu'au début de la session." in page
+
+    client.post(link(invited), data={"answer": "accept"})
+    assert fresh(invited.id).status == EnrollmentStatus.accepted
+
+    client.post(link(invited), data={"answer": "decline", "confirm": "yes"})
+    assert fresh(invited.id).status == EnrollmentStatus.declined
+
+
+def test_once_the_session_has_started_the_answer_stays(client, invited):
+    client.post(link(invited), data={"answer": "accept"})
+    session = fresh(invited.id).session
+    session.starts_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+
+    page = visible(text(client.get(link(invited))))
+    assert "Refuser" not in page
+    response = client.post(link(invited), data={"answer": "decline", "confirm": "yes"}, follow_redirects=True)
+
+    assert any("La session a commencé" in message for message in flashes(text(response)))
     assert fresh(invited.id).status == EnrollmentStatus.accepted
 
 

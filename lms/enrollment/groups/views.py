@@ -4,7 +4,7 @@ from flask_login import current_user
 
 from lms.accounts.models import Role, User
 from lms.clock import utcnow
-from lms.enrollment.groups.forms import AddMemberForm, GroupForm, TrainersForm
+from lms.enrollment.groups.forms import AddEmailsForm, AddMemberForm, GroupForm, TrainersForm
 from lms.enrollment.groups.models import Group
 from lms.enrollment.groups.services import (
     add_group_members,
@@ -18,6 +18,7 @@ from lms.enrollment.groups.services import (
     rename_group,
     sessions_using_group,
 )
+from lms.enrollment.invitations.services import invite_typed
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.web import (
@@ -76,7 +77,8 @@ def _members_context(group):
         member_query(group), page=page_number(), per_page=MEMBERS_PER_PAGE, error_out=False
     )
     return {"group": group, "members": pagination, "session_count": sessions_using_group(group),
-            "trainers_form": TrainersForm(formdata=None, open_to_trainers=group.open_to_trainers)}
+            "trainers_form": TrainersForm(formdata=None, open_to_trainers=group.open_to_trainers),
+            "emails_form": AddEmailsForm(prefix="emails", formdata=None)}
 
 
 @bp.route("/<int:group_id>")
@@ -188,6 +190,36 @@ def member_add(group_id):
         flash(f"{user.display_name} was already in {group.name}.", "info")
     db.session.commit()
     return _members_response(group)
+
+
+@bp.route("/<int:group_id>/emails", methods=["POST"])
+def member_add_emails(group_id):
+    """Add emails: newcomers are invited into the group (so into its ongoing and future
+    sessions, R2) as learners; people who have an account are added to it (R1)."""
+    group = get_or_404(Group, group_id)
+    form = AddEmailsForm(prefix="emails")
+    context = _members_context(group)
+    if form.validate_on_submit():
+        try:
+            outcome = invite_typed(form.emails.data, actor=current_user, now=utcnow(), group_ids=[group.id],
+                                   send_email=form.send_email.data)
+        except DomainError as error:
+            db.session.rollback()
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            flash(outcome.summary(), "success" if not outcome.rejected else "info")
+            for raw, reason in outcome.rejected:
+                flash(f"{raw}: {reason}.", "error")
+            context = _members_context(group)  # a fresh form, and the new members
+            form = context["emails_form"]
+    context["emails_form"] = form
+    status = 422 if form.errors else 200
+    if wants_fragment("group-add-emails"):
+        return render_template("groups/partials/_add_emails.html", members_oob=True, **context), status
+    if status == 200:
+        return redirect_after_post(url_for("groups.group_detail", group_id=group.id))
+    return render_template("groups/detail.html", form=GroupForm(obj=group), **context), status
 
 
 @bp.route("/<int:group_id>/members/<int:user_id>/remove", methods=["POST"])

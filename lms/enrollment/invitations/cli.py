@@ -33,9 +33,10 @@ def register(lms_cli):
             group_ids=group_ids, deactivate_on=deactivate_on.date() if deactivate_on else None,
             message=message, language=language, send_email=not no_email,
         ))
-        outcome.rejected[:0] = parsed.rejected
+        outcome.include_typing(parsed)
         db.session.commit()
         result = outcome.as_dict()
+        result["groups"] = outcome.group_names
         result["invitations"] = [{"id": inv.id, "email": inv.user.email} for inv in outcome.invitations]
         emit(as_json, result, lambda: _invite_text(result))
         if outcome.rejected:
@@ -44,8 +45,10 @@ def register(lms_cli):
 
 def _invite_text(result):
     lines = [f"Invited: {len(result['invited'])}",
-             f"Already members (added to the groups): {len(result['already_members'])}",
+             f"Already had an account{' (added to the groups)' if result['groups'] else ''}: "
+             f"{len(result['already_members'])}",
              f"Already invited (still pending): {len(result['already_invited'])}",
+             f"Typed twice (counted once): {len(result['repeated'])}",
              f"Rejected: {len(result['rejected'])}"]
     lines += [f"  {item['email']}: {item['reason']}" for item in result["rejected"]]
     return "\n".join(lines)

@@ -4,17 +4,17 @@ from flask_babel import format_date, gettext
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from lms.enrollment.groups.services import group_names_by_user
 from lms.enrollment.invitations.models import Invitation
+from lms.enrollment.invitations.summary import summarize_invitation, summarize_invitations, summary_of
 from lms.extensions import db
 from lms.notifications.render import email_kind
-from lms.programs.services import pending_sessions_by_user, pending_sessions_of, session_lines
 from lms.tokens import token_from_nonce
 
 
-def preload_invitations(emails):
-    """The invitations a batch of emails names, with inviter and invitee, and the sessions each
-    invitee is invited to, in a few queries for the whole batch."""
+def preload_invitations(emails, now):
+    """The invitations a batch of emails names, with inviter and invitee, and what each gives
+    (groups, sessions: lms.enrollment.invitations.summary), in a few queries for the whole
+    batch, read as they are now: when the emails go, not when they were queued."""
     ids = {email.invitation_id for email in emails if email.invitation_id}
     if not ids:
         return []
@@ -23,41 +23,32 @@ def preload_invitations(emails):
         .options(selectinload(Invitation.invited_by), selectinload(Invitation.user))
         .execution_options(populate_existing=True)
     ).all()
-    invitee_of = {invitation.id: invitation.user_id for invitation in invitations}
-    sessions = pending_sessions_by_user(set(invitee_of.values()))
+    summaries = summarize_invitations(invitations, now=now)
     for email in emails:
-        if email.invitation_id in invitee_of:
-            email.invitee_sessions = sessions.get(invitee_of[email.invitation_id], [])
-    return invitations + [session for listed in sessions.values() for session in listed]
+        if email.invitation_id in summaries:
+            email.invitation_summary = summaries[email.invitation_id]
+    return invitations + [session for summary in summaries.values() for session in summary.sessions]
 
 
-def _sessions_of_invitee(email, invitation, preview):
-    if preview is not None:
-        return email.preview_sessions
-    preloaded = getattr(email, "invitee_sessions", None)  # set for the batch by preload_invitations
-    return preloaded if preloaded is not None else pending_sessions_of(invitation.user_id)
+def _summary(email, invitation, preview):
+    if preview is not None:  # the invite form's preview: what the form says, nothing saved yet
+        return summary_of(role=invitation.role, group_names=email.context.get("group_names", []),
+                          sessions=email.preview_sessions, deactivate_on=getattr(invitation, "deactivate_on", None),
+                          message=invitation.message,
+                          inviter_name=invitation.invited_by.display_name if invitation.invited_by else None)
+    preloaded = getattr(email, "invitation_summary", None)  # set for the batch by preload_invitations
+    return preloaded if preloaded is not None else summarize_invitation(invitation)
 
 
 def _invitation_context(email, links):
     preview = getattr(email, "preview_invitation", None)  # the invite form's preview: not saved yet
     invitation = preview or db.session.get(Invitation, email.context["invitation_id"])
-    inviter = invitation.invited_by.display_name if invitation.invited_by else None
     token = token_from_nonce(invitation.token_nonce) if preview is None else "preview-link-sent-with-the-email"
     return {
-        "invitation": invitation,
-        "inviter_name": inviter,
-        "message": invitation.message,
-        "role": invitation.role.value,
-        "group_names": email.context["group_names"] if "group_names" in email.context
-        else _current_group_names(invitation.user_id),
-        "sessions": session_lines(_sessions_of_invitee(email, invitation, preview)),
+        **_summary(email, invitation, preview).as_context(),
         "link": links("registration.invitation", token=token),
         "expires_on": format_date(invitation.expires_at, format="long"),
     }
-
-
-def _current_group_names(user_id):
-    return group_names_by_user([user_id]).get(user_id, [])
 
 
 @email_kind("invitation", preload=preload_invitations)

@@ -29,6 +29,8 @@ from lms.errors import DomainError
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, UserNotice
 from lms.notifications.outbox import cancel_queued_emails, queue_emails
+from lms.programs.cascade import enroll, withdraw_everything_of
+from lms.programs.models import ProgramSession
 from lms.tokens import hash_token, new_token
 
 MAX_EMAILS_AT_ONCE = 1000
@@ -40,6 +42,7 @@ _BRACKETED = re.compile(r"<([^<>]*)>")  # "James Smith <james@x.com>": the addre
 class EmailList:
     emails: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (what was typed, why)
+    repeated: list[str] = field(default_factory=list)  # typed again: invited once, not an error
 
 
 def parse_email_list(text: str) -> EmailList:
@@ -58,7 +61,7 @@ def parse_email_list(text: str) -> EmailList:
             result.rejected.append((raw, "not a valid email address"))
             continue
         if email in seen:
-            result.rejected.append((raw, "listed twice"))
+            result.repeated.append(email)
             continue
         seen.add(email)
         result.emails.append(email)
@@ -84,7 +87,9 @@ class InviteOutcome:
     already_members: list[str] = field(default_factory=list)  # existing accounts, added (R1)
     already_invited: list[str] = field(default_factory=list)  # a pending invitation exists
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    repeated: list[str] = field(default_factory=list)  # typed more than once (handled once)
     invitations: list[Invitation] = field(default_factory=list)
+    group_names: list[str] = field(default_factory=list)  # the groups chosen
 
     def as_dict(self):
         return {
@@ -92,7 +97,32 @@ class InviteOutcome:
             "already_members": self.already_members,
             "already_invited": self.already_invited,
             "rejected": [{"email": email, "reason": reason} for email, reason in self.rejected],
+            "repeated": self.repeated,
         }
+
+    def include_typing(self, parsed: EmailList):
+        """What the address list itself set aside: invalid addresses and repeats."""
+        self.rejected[:0] = parsed.rejected
+        self.repeated = parsed.repeated
+
+    def summary(self) -> str:
+        """One sentence a person reads after inviting, true to what happened."""
+        groups = ", ".join(self.group_names)
+        parts = [f"Invited {len(self.invited)}"]
+        if self.already_members:
+            count = len(self.already_members)
+            had = f"{count} already had an account"
+            parts.append(f"{had} and {'was' if count == 1 else 'were'} added to {groups}" if groups
+                         else f"{had} (nothing to do: no group was chosen)")
+        if self.already_invited:
+            parts.append(f"{len(self.already_invited)} already invited"
+                         + (f" (added to {groups})" if groups else ""))
+        if self.repeated:
+            parts.append(f"{len(self.repeated)} typed twice (counted once)")
+        if self.rejected:
+            parts.append(f"{len(self.rejected)} rejected")
+        return "; ".join(parts) + "."
+
 
 
 def expiry_for(now):
@@ -148,7 +178,7 @@ def invite_people(
     check_deactivation_date(deactivate_on, now=now)
     groups = _load_groups(group_ids)
     message = (message or "").strip()
-    outcome = InviteOutcome()
+    outcome = InviteOutcome(group_names=[group.name for group in groups])
     existing = _users_by_email(emails)
     pending_ids = _pending_invitation_user_ids([user.id for user in existing.values()])
 
@@ -179,6 +209,8 @@ def invite_people(
     db.session.flush()
 
     group_names = [group.name for group in groups]
+    returning = [user for user in to_invite if user.email in existing]
+    restore_withdrawn(_withdrawn_by_last_invitation(returning), actor=actor, now=now, send_email=send_email)
     outcome.invitations = issue_invitations(
         to_invite, actor=actor, now=now, role=role, language=language, message=message,
         send_email=send_email, group_names=group_names,
@@ -191,6 +223,17 @@ def invite_people(
             group_names, actor=actor, now=now, send_email=send_email,
         )
     db.session.flush()
+    return outcome
+
+
+def invite_typed(text, *, actor, now, **options) -> InviteOutcome:
+    """Invite the addresses as a person typed or pasted them (parse_email_list), with what the
+    list itself set aside in the outcome; refused when not one address in it is valid."""
+    parsed = parse_email_list(text)
+    if not parsed.emails:
+        raise DomainError("None of these is a valid email address.", field="emails")
+    outcome = invite_people(parsed.emails, actor=actor, now=now, **options)
+    outcome.include_typing(parsed)
     return outcome
 
 
@@ -217,7 +260,9 @@ def issue_invitations(users, *, actor, now, role, language, message, send_email,
             "user_id": user.id, "role": role, "language": language, "message": message,
             "invited_by_id": actor.id if actor else None, "invite_link_id": invite_link_id,
             "token_nonce": nonce, "token_hash": token_hash, "send_email": send_email,
-            "status": InvitationStatus.pending, "sent_at": now, "expires_at": expiry_for(now),
+            # When its email was queued; none when sent without email (the list reads the outbox).
+            "sent_at": now if send_email else None,
+            "status": InvitationStatus.pending, "expires_at": expiry_for(now),
             "created_at": now, "updated_at": now,
         })
     invitations = []
@@ -365,6 +410,7 @@ def decline_invitation(invitation, *, now):
     """The invitee says no: nothing more is sent to them."""
     _claim(invitation, now, InvitationStatus.declined)
     cancel_queued_emails(OutboxEmail.user_id == invitation.user_id, reason="invitation declined")
+    _withdraw([invitation], now=now)
     record_event(None, "invitation.declined", "invitation", invitation.id, now=now,
                  user_id=invitation.user_id)
     db.session.flush()
@@ -398,6 +444,8 @@ def resend_invitations(invitations, *, actor, now) -> tuple[list[Invitation], li
         invitation.updated_at = now
         resent.append(invitation)
     db.session.flush()
+    restore_withdrawn({inv.user_id: _take_withdrawn(inv) for inv in resent if inv.withdrawn},
+                      actor=actor, now=now, send_email=True)
     queue_emails([_invitation_email(inv, inv.user.email, "invitation") for inv in resent], now=now)
     for invitation in resent:
         record_event(actor, "invitation.resent", "invitation", invitation.id, now=now)
@@ -417,7 +465,66 @@ def cancel_invitations(invitations, *, actor, now) -> tuple[list[Invitation], li
         record_event(actor, "invitation.cancelled", "invitation", invitation.id, now=now)
         cancelled.append(invitation)
     db.session.flush()
+    _withdraw(cancelled, now=now)
     return cancelled, refused
+
+
+def _withdraw(invitations, *, now):
+    """R12: a cancelled or declined invitation takes back what it brought from someone who never
+    registered: their groups and pending sessions (and those emails); it remembers them so that
+    inviting again puts them back."""
+    invitations = [inv for inv in invitations if inv.user.status == UserStatus.invited]
+    withdrawn = withdraw_everything_of([inv.user_id for inv in invitations], now=now)
+    for invitation in invitations:
+        taken = withdrawn[invitation.user_id]
+        invitation.withdrawn = taken if taken["group_ids"] or taken["session_ids"] else None
+        if invitation.withdrawn:
+            record_event(None, "invitation.withdrew", "invitation", invitation.id, now=now,
+                         user_id=invitation.user_id, **taken)
+    db.session.flush()
+
+
+def _take_withdrawn(invitation):
+    withdrawn, invitation.withdrawn = invitation.withdrawn, None
+    return withdrawn
+
+
+def _withdrawn_by_last_invitation(users) -> dict[int, dict]:
+    """{user id: what their latest invitation withdrew}, taken off it (it is put back once)."""
+    latest = {}
+    for batch in chunked([user.id for user in users]):
+        for invitation in db.session.scalars(select(Invitation).where(Invitation.user_id.in_(batch))
+                                             .order_by(Invitation.id)):
+            latest[invitation.user_id] = invitation
+    return {user_id: _take_withdrawn(inv) for user_id, inv in latest.items() if inv.withdrawn}
+
+
+def restore_withdrawn(withdrawn_by_user, *, actor, now, send_email):
+    """R12: inviting again puts people back in the groups (so in their ongoing and future
+    sessions, R2) and the sessions they had been added to directly, with those emails queued
+    again. Groups deleted and sessions ended meanwhile are left out."""
+    by_group, by_session = {}, {}
+    for user_id, withdrawn in withdrawn_by_user.items():
+        for group_id in withdrawn.get("group_ids", []):
+            by_group.setdefault(group_id, []).append(user_id)
+        for session_id in withdrawn.get("session_ids", []):
+            by_session.setdefault(session_id, []).append(user_id)
+    for group in db.session.scalars(select(Group).where(Group.id.in_(list(by_group)))):
+        add_group_members(group, by_group[group.id], actor=actor, now=now, send_email=send_email)
+    for session in db.session.scalars(select(ProgramSession).where(ProgramSession.id.in_(list(by_session)))):
+        if session.archived_at is None and (session.ends_at is None or session.ends_at > now):
+            enroll(session, by_session[session.id], now=now, direct=True, send_email=send_email)
+
+
+def withdrawal_preview(user_ids, *, now) -> dict[int, tuple[list[str], int]]:
+    """{user id: (their group names, how many pending session invitations)}: what cancelling
+    their invitation would take back, for the page to say before it is done."""
+    from lms.enrollment.groups.services import group_names_by_user
+    from lms.programs.cascade import pending_session_counts
+
+    names = group_names_by_user(user_ids)
+    counts = pending_session_counts(user_ids, now=now)
+    return {user_id: (names.get(user_id, []), counts.get(user_id, 0)) for user_id in user_ids}
 
 
 def cancel_pending_invitations_of(user_ids, *, now) -> int:

@@ -19,16 +19,19 @@ from lms.enrollment.invitations.services import (
     cancel_invitations,
     effective_status,
     expiry_for,
-    invite_people,
+    invite_typed,
     parse_email_list,
     resend_invitations,
     set_account,
+    withdrawal_preview,
 )
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.forms import choices
 from lms.languages import language_name
+from lms.notifications.models import OutboxEmail
 from lms.notifications.render import Links, render_email
+from lms.notifications.status import latest_email_states
 from lms.programs.access import reachable_user_ids
 from lms.programs.services import group_ids_of_trained_sessions, open_sessions_of_groups
 from lms.tokens import token_from_nonce
@@ -82,11 +85,8 @@ def invite():
     outcome, status = None, 200
     if form.validate_on_submit():
         try:
-            parsed = parse_email_list(form.emails.data)
-            if not parsed.emails:
-                raise DomainError("None of these is a valid email address.", field="emails")
-            outcome = invite_people(
-                parsed.emails, actor=current_user, now=utcnow(), role=form.role.data,
+            outcome = invite_typed(
+                form.emails.data, actor=current_user, now=utcnow(), role=form.role.data,
                 group_ids=form.groups.data, deactivate_on=form.deactivate_on.data,
                 language=form.language.data, message=form.message.data, send_email=form.send_email.data,
             )
@@ -94,25 +94,13 @@ def invite():
             db.session.rollback()
             attach_error(form, error)
         else:
-            outcome.rejected[:0] = parsed.rejected
             db.session.commit()
-            flash(_summary_text(outcome), "success" if not outcome.rejected else "info")
+            flash(outcome.summary(), "success" if not outcome.rejected else "info")
             form = fill_choices(InviteForm(formdata=None))
     if form.errors or form.form_errors:
         status = 422
     return render("invitations/invite.html", "invitations/partials/_invite.html", ["invite-panel"],
                   status=status, form=form, outcome=outcome)
-
-
-def _summary_text(outcome):
-    parts = [f"Invited {len(outcome.invited)}"]
-    if outcome.already_members:
-        parts.append(f"{len(outcome.already_members)} already had an account (added to the groups)")
-    if outcome.already_invited:
-        parts.append(f"{len(outcome.already_invited)} already invited")
-    if outcome.rejected:
-        parts.append(f"{len(outcome.rejected)} rejected")
-    return "; ".join(parts) + "."
 
 
 @bp.route("/invite/check", methods=["POST"])
@@ -141,6 +129,7 @@ def invite_preview():
         id=0, invited_by=current_user, message=(form.message.data or "").strip()[:2000],
         role=Role(form.role.data) if form.role.data in Role.__members__ else Role.learner,
         expires_at=expiry_for(now), user_id=None, token_nonce=None, language=language,
+        deactivate_on=form.deactivate_on.data,
     )
     chosen_ids = set(form.groups.data or []) & allowed
     email = SimpleNamespace(kind="invitation", language=language, recipient=first,
@@ -223,17 +212,28 @@ def invitation_list():
         query = query.where(Invitation.status == InvitationStatus.pending, Invitation.expires_at > now)
     elif filters.status.data:
         query = query.where(Invitation.status == InvitationStatus(filters.status.data))
-    query = query.order_by(Invitation.sent_at.desc(), Invitation.id.desc())
+    query = query.order_by(Invitation.id.desc())
     pagination = db.paginate(query, page=page_number(), per_page=INVITATIONS_PER_PAGE, error_out=False)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render("invitations/list.html", "invitations/partials/_table.html", ["invitation-table"],
-                  filters=filters, pagination=pagination, now=now, args=args, status_of=effective_status)
+                  filters=filters, pagination=pagination, now=now, args=args, **_row_context(pagination.items, now))
+
+
+def _row_context(invitations, now):
+    """What each row shows besides the invitation: its email's true state, and what cancelling
+    would take back (R12), in a few queries for the page."""
+    return {"status_of": effective_status, "withdrawal_words": _withdrawal_words,
+            "email_states": latest_email_states(OutboxEmail.invitation_id, [inv.id for inv in invitations],
+                                                kinds=["invitation"], now=now),
+            "withdrawals": withdrawal_preview([inv.user_id for inv in invitations
+                                               if inv.status == InvitationStatus.pending], now=now)}
 
 
 def _row_response(invitation):
     if wants_fragment(f"invitation-{invitation.id}"):
-        return render_template("invitations/partials/_row.html", invitation=invitation, now=utcnow(),
-                               status_of=effective_status)
+        now = utcnow()
+        return render_template("invitations/partials/_row.html", invitation=invitation, now=now,
+                               **_row_context([invitation], now))
     return redirect_after_post(url_for("invitations.invitation_list"))
 
 
@@ -251,9 +251,13 @@ def invitation_resend(invitation_id):
 def invitation_cancel(invitation_id):
     """Cancel: the link stops working and unsent emails are not sent."""
     invitation = _get_invitation(invitation_id)
-    cancelled, refused = cancel_invitations([invitation], actor=current_user, now=utcnow())
+    now = utcnow()
+    taken = withdrawal_preview([invitation.user_id], now=now)[invitation.user_id]
+    cancelled, refused = cancel_invitations([invitation], actor=current_user, now=now)
     db.session.commit()
     _flash_bulk("cancelled", cancelled, refused)
+    if cancelled and (taken[0] or taken[1]):
+        flash(f"{invitation.user.email} {_withdrawal_words(*taken, done=True)}.", "info")
     return _row_response(invitation)
 
 
@@ -282,6 +286,18 @@ def invitation_bulk():
         db.session.commit()
         _flash_bulk("resent" if action == "resend" else "cancelled", done, refused)
     return redirect_after_post(url_for("invitations.invitation_list", **{k: v for k, v in request.args.items() if v}))
+
+
+def _withdrawal_words(group_names, pending_sessions, *, done=False):
+    """'removed from Sales North and from 2 pending session invitations' (R12)."""
+    parts = []
+    if group_names:
+        parts.append(", ".join(group_names))
+    if pending_sessions:
+        parts.append(f"{pending_sessions} pending session invitation{'s' if pending_sessions != 1 else ''}")
+    if not parts:
+        return ""
+    return "was removed from " + " and from ".join(parts) if done else "leaves " + " and ".join(parts)
 
 
 def _flash_bulk(verb, done, refused):

@@ -1,4 +1,4 @@
-"""`lms links ...`: invite links from the command line (create, list, revoke, enable, QR code)."""
+"""`lms links ...`: invite links from the command line (create, list, update, revoke, enable, QR code)."""
 from pathlib import Path
 
 import click
@@ -85,6 +85,48 @@ def register(lms_cli):
         rows = [_link_dict(link, now) for link in
                 db.session.scalars(select(InviteLink).order_by(InviteLink.created_at.desc(), InviteLink.id.desc()))]
         emit(as_json, rows, lambda: "\n".join(_line(row) for row in rows) or "No invite links yet.")
+
+    @links.command("update")
+    @click.argument("link_id", type=int)
+    @click.option("--max-uses", type=click.IntRange(min=1), help="How many people may join through it in all.")
+    @click.option("--no-max-uses", is_flag=True, help="No maximum: anyone with the link may join.")
+    @click.option("--expires-on", type=click.DateTime(formats=["%Y-%m-%d"]), help="Last day it works (YYYY-MM-DD).")
+    @click.option("--no-expiry", is_flag=True, help="No last day.")
+    @click.option("--domain", help="Only addresses at this domain, e.g. @acme.example.")
+    @click.option("--any-domain", is_flag=True, help="Any address may join.")
+    @json_option
+    def update_command(link_id, max_uses, no_max_uses, expires_on, no_expiry, domain, any_domain, as_json):
+        """Change a link's maximum uses, last day or domain; the URL and QR code stay the same.
+        Terms not given are kept."""
+        from lms.clock import utcnow
+        from lms.enrollment.links.services import describe_change, expiry_day, update_link
+        from lms.extensions import db
+
+        pairs = (("--max-uses", max_uses, "--no-max-uses", no_max_uses),
+                 ("--expires-on", expires_on, "--no-expiry", no_expiry),
+                 ("--domain", domain, "--any-domain", any_domain))
+        for option, value, opposite, cleared in pairs:
+            if value is not None and cleared:
+                fail(as_json, f"Give {option} or {opposite}, not both.")
+        if all(value is None and not cleared for _, value, _, cleared in pairs):
+            fail(as_json, "Nothing to change: give --max-uses, --expires-on or --domain "
+                          "(or --no-max-uses, --no-expiry, --any-domain).")
+        link = _find(link_id, as_json)
+        now = utcnow()
+
+        def term(value, cleared, current):
+            return None if cleared else current if value is None else value
+
+        changes = run_service(as_json, lambda: update_link(
+            link, actor=None, now=now,
+            max_uses=term(max_uses, no_max_uses, link.max_uses),
+            expires_on=term(expires_on.date() if expires_on else None, no_expiry, expiry_day(link)),
+            allowed_domain=term(domain, any_domain, link.allowed_domain)))
+        db.session.commit()
+        row = {**_link_dict(link, now), "changes": [
+            {"field": change.field, "before": change.before, "after": change.after} for change in changes]}
+        summary = "; ".join(describe_change(change) for change in changes)
+        emit(as_json, row, _line(row) + ("\nChanged: " + summary if changes else "\nNothing to change."))
 
     def _switch(link_id, as_json, action):
         from lms.clock import utcnow

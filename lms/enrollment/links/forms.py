@@ -15,13 +15,8 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from lms.accounts.forms import ChoosePasswordForm, NamesForm
 
 
-class InviteLinkForm(FlaskForm):
-    target = RadioField("People who open the link join", choices=[])
-    # The group and session lists depend on who is sharing; the view checks the choice.
-    group_id = SelectField("Group", choices=[], validate_choice=False)
-    session_id = SelectField("Session", choices=[], validate_choice=False)
-    role = SelectField("Role of the accounts it creates", choices=[],
-                       description="People who already have an account keep their role.")
+class LinkTermsForm(FlaskForm):
+    """The terms a link keeps changeable after it is shared (its address and QR code stay)."""
     max_uses = IntegerField("Maximum uses", [Optional(), NumberRange(min=1, max=100_000, message="Enter a number from 1 to 100,000.")],
                             description="Optional. Each person counts once; when they are used up, the link says it is full.",
                             render_kw={"min": 1, "max": 100_000, "inputmode": "numeric"})
@@ -29,6 +24,15 @@ class InviteLinkForm(FlaskForm):
     allowed_domain = StringField("Only for email addresses at", [Optional(), Length(max=255)],
                                  description="Optional, for example @acme.example.",
                                  render_kw={"placeholder": "@acme.example", "autocomplete": "off", "spellcheck": "false"})
+
+
+class InviteLinkForm(LinkTermsForm):
+    target = RadioField("People who open the link join", choices=[])
+    # The group and session lists depend on who is sharing; the view checks the choice.
+    group_id = SelectField("Group", choices=[], validate_choice=False)
+    session_id = SelectField("Session", choices=[], validate_choice=False)
+    role = SelectField("Role of the accounts it creates", choices=[],
+                       description="People who already have an account keep their role.")
     deactivate_on = DateField("Deactivate the accounts it creates on", [Optional()],
                               description="Optional. For temporary staff or an event's guests.")
     self_registration = BooleanField(

@@ -1,4 +1,5 @@
-"""Invite links for staff: create, list, share (copy, email, SMS, WhatsApp, QR code), revoke.
+"""Invite links for staff: create, list, share (copy, email, SMS, WhatsApp, QR code), change
+their terms (maximum uses, last day, domain: the address stays), revoke.
 
 Admins share links to the platform, any group or session, for learners or managers; managers
 share learner links to the groups and sessions they train (lms.enrollment.links.services).
@@ -17,14 +18,16 @@ from lms.config import locale_of
 from lms.db_utils import as_id
 from lms.enrollment.groups.models import Group
 from lms.enrollment.groups.services import groups_with_counts
-from lms.enrollment.links.forms import InviteLinkForm
+from lms.enrollment.links.forms import InviteLinkForm, LinkTermsForm
 from lms.enrollment.links.models import InviteLink, InviteLinkTarget
 from lms.enrollment.links.qr import PNG_SIZES, qr_png, qr_svg
 from lms.enrollment.links.services import (
     create_link,
+    describe_change,
     describe_target,
     enable_link,
     expires_on,
+    expiry_day,
     link_state,
     link_url,
     link_uses,
@@ -33,6 +36,7 @@ from lms.enrollment.links.services import (
     places_left,
     revoke_link,
     signup_counts,
+    update_link,
 )
 from lms.errors import DomainError
 from lms.extensions import db
@@ -189,14 +193,76 @@ def share_targets(link, url):
     }
 
 
+def _terms(link, now):
+    """What the link's terms (the part of its page an edit swaps) show."""
+    return {**_row(link, now), "places_left": places_left(link),
+            "waiting": signup_counts([link.id]).get(link.id, 0)}
+
+
 @bp.route("/<int:link_id>")
 def link_detail(link_id):
-    """One link: its address to copy, share buttons, the QR code, who joined."""
+    """One link: its address to copy, share buttons, the QR code, its terms, who joined."""
     link = _link(link_id)
-    row = _row(link, utcnow())
-    return render_template("links/detail.html", **row, places_left=places_left(link),
-                           share=share_targets(link, row["url"]), uses=link_uses(link),
-                           waiting=signup_counts([link.id]).get(link.id, 0))
+    context = _terms(link, utcnow())
+    if wants_fragment("link-terms"):  # "Cancel" on the terms' edit form
+        return render_template("links/partials/_terms.html", **context)
+    return render_template("links/detail.html", **context, share=share_targets(link, context["url"]),
+                           uses=link_uses(link))
+
+
+def _terms_form(link):
+    """The terms form, filled in with the link's terms unless it was posted."""
+    form = LinkTermsForm(data={"max_uses": link.max_uses, "expires_on": expiry_day(link),
+                               "allowed_domain": f"@{link.allowed_domain}" if link.allowed_domain else ""})
+    if link.use_count > 1:
+        form.max_uses.description = (f"Optional. {link.use_count:,} people have joined through it so far: "
+                                     f"no fewer than {link.use_count:,}. Each person counts once.")
+    if link.deactivate_on is not None:
+        form.expires_on.description = (f"Optional. The link works through the end of this day, and at the latest "
+                                       f"until the eve of {link.deactivate_on:%Y-%m-%d}, when the accounts it "
+                                       "creates are deactivated.")
+    return form
+
+
+def _saved_message(changes, before, after):
+    """What the flash says after the terms were saved: each change, and whether people can join."""
+    if not changes:
+        return "Nothing to change: the terms are as they were.", "info"
+    message = "Terms saved: " + "; ".join(describe_change(change) for change in changes) + "."
+    closed = {"revoked": "it is switched off", **STATE_WORDS}
+    if after.value in closed:
+        return f"{message} It still lets nobody join: {closed[after.value]}.", "info"
+    if before.value in closed:
+        message += " People can join through it again, at the same address and QR code."
+    return message, "success"
+
+
+@bp.route("/<int:link_id>/edit", methods=["GET", "POST"])
+def link_edit(link_id):
+    """Change a link's maximum uses, last day and email domain, for instance to give a full or
+    expired link more room: its address and printed QR codes stay the same."""
+    link = _link(link_id)
+    form = _terms_form(link)
+    status = 200
+    if form.validate_on_submit():
+        now = utcnow()
+        before = link_state(link, now)
+        try:
+            changes = update_link(link, actor=current_user, now=now, max_uses=form.max_uses.data,
+                                  expires_on=form.expires_on.data, allowed_domain=form.allowed_domain.data)
+        except DomainError as error:
+            db.session.rollback()
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            flash(*_saved_message(changes, before, link_state(link, now)))
+            if wants_fragment("link-terms"):
+                return render_template("links/partials/_terms.html", **_terms(link, now), oob=True)
+            return redirect_after_post(url_for("links.link_detail", link_id=link.id))
+    if request.method == "POST":
+        status = 422
+    return render("links/edit.html", "links/partials/_terms_form.html", ["link-terms"], status=status,
+                  form=form, **_row(link, utcnow()))
 
 
 @bp.route("/<int:link_id>/qr.png")

@@ -187,6 +187,94 @@ def enable_link(link, *, actor, now) -> bool:
     return True
 
 
+def expiry_day(link):
+    """The last day a link's own expiry date lets it work (None: no expiry date), leaving its
+    accounts' deactivation date aside (expires_on gives the day it really stops)."""
+    if link.expires_at is None:
+        return None
+    return platform_today(link.expires_at - timedelta(microseconds=1))
+
+
+@dataclass(frozen=True)
+class TermChange:
+    """One term of a link changed: `field` is max_uses, expires_on or allowed_domain."""
+    field: str
+    before: object
+    after: object
+
+
+TERM_LABELS = {"max_uses": "maximum uses", "expires_on": "works until", "allowed_domain": "email addresses"}
+
+
+def _term_text(field, value):
+    if field == "max_uses":
+        return "no limit" if value is None else f"{value:,}"
+    if field == "expires_on":
+        return "no expiry" if value is None else value.isoformat()
+    return "any" if value is None else f"only @{value}"
+
+
+def describe_change(change: TermChange) -> str:
+    """"maximum uses 10 → 25", as the link's page and the command line say it."""
+    return (f"{TERM_LABELS[change.field]} {_term_text(change.field, change.before)}"
+            f" → {_term_text(change.field, change.after)}")
+
+
+def update_link(link, *, actor, now, max_uses, expires_on, allowed_domain) -> list[TermChange]:
+    """Change a link's maximum uses, last day (`expires_on`, None: no expiry) and allowed
+    domain (None: any address); its address and QR code stay the same, so a link that was
+    full or expired and is given more room works again where it was shared. Only values that
+    change are checked, so an expired link's past day does not stop a change of its domain.
+    Returns what changed, in the form's order (nothing: an empty list)."""
+    if actor is not None and not may_manage(actor, link):
+        raise DomainError("You cannot change this link.")
+    if max_uses is not None and not 1 <= max_uses <= MAX_USES_LIMIT:
+        raise DomainError(f"The maximum number of uses is between 1 and {MAX_USES_LIMIT:,}.", field="max_uses")
+    last_day = expiry_day(link)
+    if expires_on != last_day and expires_on is not None:
+        if expires_on < platform_today(now):
+            raise DomainError("Choose an expiry date from today on.", field="expires_on")
+        if expires_on > LATEST_DATE:
+            raise DomainError(f"Choose a date up to {LATEST_DATE:%Y-%m-%d}.", field="expires_on")
+        if link.deactivate_on is not None and expires_on >= link.deactivate_on:
+            raise DomainError(
+                f"The accounts this link creates are deactivated on {link.deactivate_on:%Y-%m-%d}, so it works "
+                f"until {link.deactivate_on - timedelta(days=1):%Y-%m-%d} at the latest.", field="expires_on")
+    allowed_domain = normalize_domain(allowed_domain)
+    changes = [TermChange(field, before, after) for field, before, after in (
+        ("max_uses", link.max_uses, max_uses), ("expires_on", last_day, expires_on),
+        ("allowed_domain", link.allowed_domain, allowed_domain)) if before != after]
+    if not changes:
+        return []
+    values = {"allowed_domain": allowed_domain, "max_uses": max_uses}
+    if expires_on != last_day:
+        values["expires_at"] = start_of_day(expires_on + timedelta(days=1)) if expires_on else None
+    # One conditional UPDATE: a join counted meanwhile (it holds the row until its commit on
+    # PostgreSQL) is seen, so the maximum never falls below the uses actually made.
+    room = [] if max_uses is None else [InviteLink.use_count <= max_uses]
+    updated = db.session.execute(
+        update(InviteLink).where(InviteLink.id == link.id, *room)
+        .values(**values).execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(link)
+    if not updated:
+        raise DomainError(_uses_made_message(link.use_count, max_uses), field="max_uses")
+    record_event(actor, "invite_link.updated", "invite_link", link.id, now=now, changes={
+        change.field: [_audit_value(change.before), _audit_value(change.after)] for change in changes})
+    db.session.flush()
+    return changes
+
+
+def _uses_made_message(use_count, max_uses):
+    # use_count > max_uses >= 1: always several people
+    return (f"{use_count:,} people have joined through this link already: the maximum uses cannot be "
+            f"{max_uses:,}, only {use_count:,} or more (or no limit).")
+
+
+def _audit_value(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
 def link_token(link) -> str:
     return token_from_nonce(link.token_nonce)
 

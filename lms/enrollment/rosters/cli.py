@@ -16,31 +16,41 @@ def register(lms_cli):
     @click.option("--strict", is_flag=True, help="Write nothing if any row is invalid.")
     @json_option
     def import_command(file, kind, mode, dry_run, strict, as_json):
-        """Import a roster (DESIGN §4); FILE may be - for standard input."""
+        """Import a roster (DESIGN §4); FILE may be - for standard input. The import is listed
+        under Past imports, as the page's are."""
         from flask import current_app
 
         from lms.clock import utcnow
-        from lms.enrollment.rosters.importer import run_import
-        from lms.enrollment.rosters.parser import RosterUnreadable, load_roster
+        from lms.enrollment.rosters.jobs import dry_run_import, import_roster
+        from lms.enrollment.rosters.parser import RosterUnreadable
         from lms.extensions import db
 
+        data, filename = file.read(), _filename(file)
         try:
-            roster = load_roster(file.read(), filename=getattr(file, "name", ""), kind=kind,
-                                 languages=current_app.config["LMS_LANGUAGES"])
+            if dry_run:  # a dry run writes nothing, not even the job
+                report = dry_run_import(data, filename=filename, kind=kind, mode=mode, strict=strict, now=utcnow())
+                db.session.rollback()
+            else:
+                job, report = import_roster(data, filename=filename, kind=kind, mode=mode, strict=strict,
+                                            actor=None, now=utcnow())
         except RosterUnreadable as error:
             fail(as_json, str(error))
-        report = run_import(roster, actor=None, now=utcnow(), mode=mode, strict=strict, dry_run=dry_run)
-        if dry_run:
-            db.session.rollback()
-        else:
-            db.session.commit()
+        if not dry_run and report is None:  # the job failed; it says why (and is under Past imports)
+            fail(as_json, job.failure_message if job is not None else "Another worker took this import over.")
         result = report.as_dict()
-        emit(as_json, result, lambda: _import_text(result, strict=strict))
+        where = None if dry_run else f"{current_app.config['BASE_URL']}/admin/imports/{job.id}"
+        emit(as_json, result, lambda: _import_text(result, strict=strict, where=where))
         if report.errors:
             raise SystemExit(EXIT_PARTIAL)
 
 
-def _import_text(result, *, strict):
+def _filename(file):
+    """The name a job keeps: the path as given; none for standard input."""
+    name = getattr(file, "name", None)
+    return None if not isinstance(name, str) or name in ("-", "<stdin>") else name[-255:]
+
+
+def _import_text(result, *, strict, where=None):
     written = "Dry run: nothing written." if result["dry_run"] else (
         "Strict: nothing written because some rows are invalid." if strict and result["errors"] else "")
     lines = [f"Rows: {result['total_rows']}", f"Created: {result['created']}", f"Updated: {result['updated']}",
@@ -48,4 +58,6 @@ def _import_text(result, *, strict):
              f"Errors: {len(result['errors'])}"]
     lines += [f"  line {error['line']}" + (f" [{error['column']}]" if error["column"] else "") + f": {error['message']}"
               for error in result["errors"]]
+    if where:
+        lines.append(f"Report, under Past imports: {where}")
     return "\n".join(([written] if written else []) + lines)

@@ -21,11 +21,12 @@ from lms.clock import platform_today
 from lms.db_utils import chunked, insert_rows
 from lms.enrollment.groups.models import GroupMembership
 from lms.enrollment.groups.services import add_group_members, resolve_groups
+from lms.enrollment.invitations.models import Invitation, InvitationStatus
 from lms.enrollment.invitations.services import issue_invitations, tell_existing_members
 from lms.enrollment.rosters.parser import RosterError
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail
-from lms.notifications.outbox import queue_emails
+from lms.notifications.outbox import cancel_queued_emails, queue_emails
 
 MODES = ("create", "update", "fill")
 BATCH_SIZE = 1000
@@ -45,6 +46,7 @@ class PlannedRow:
     new_groups: list = field(default_factory=list)  # Group rows the person joins
     user_id: int | None = None
     source: list = field(default_factory=list)
+    activated: bool = False  # an invited account the row's password set up
 
 
 @dataclass
@@ -298,11 +300,39 @@ def _update_accounts(rows, hashes_by_line, *, now):
                 for name in fields if name != "password"},
              **({"password_hash": hashes[row.user_id]} if "password" in fields else {})}
             for row in same])
+    _activate_invited([row for row in changed if "password" in row.changes], now=now)
     relabelled = [row for row in changed if "labels" in row.changes]
     for batch in chunked(relabelled):
         db.session.execute(delete(UserLabel).where(UserLabel.user_id.in_([row.user_id for row in batch])))
         insert_rows(UserLabel, [{"user_id": row.user_id, "label": label}
                                 for row in batch for label in row.changes["labels"]])
+
+
+def _activate_invited(rows, *, now):
+    """A roster that gives a password to someone only invited so far sets up their account: it
+    becomes active (they sign in with that password), and their pending invitation is closed
+    as used, with its unsent emails; the row's send_email tells them their account is ready."""
+    for batch in chunked(rows):
+        invited = set(db.session.scalars(select(User.id).where(
+            User.id.in_([row.user_id for row in batch]), User.status == UserStatus.invited)))
+        if not invited:
+            continue
+        db.session.execute(update(User).where(User.id.in_(invited))
+                           .values(status=UserStatus.active, updated_at=now)
+                           .execution_options(synchronize_session=False))
+        pending = db.session.scalars(select(Invitation.id).where(
+            Invitation.user_id.in_(invited), Invitation.status == InvitationStatus.pending)).all()
+        db.session.execute(update(Invitation).where(Invitation.id.in_(pending))
+                           .values(status=InvitationStatus.accepted, responded_at=now, updated_at=now)
+                           .execution_options(synchronize_session=False))
+        cancel_queued_emails(OutboxEmail.invitation_id.in_(pending), reason="account set up by a roster")
+        queue_emails([{"recipient": row.email, "user_id": row.user_id, "kind": "account_created",
+                       "language": row.values["language"], "context": {"group_names": [], "inviter_name": None},
+                       "dedupe_key": f"account_created:{row.user_id}"}
+                      for row in batch if row.user_id in invited and row.values["send_email"]], now=now)
+        for row in batch:
+            if row.user_id in invited:
+                row.activated = True
 
 
 def _join_groups(rows, *, actor, now):

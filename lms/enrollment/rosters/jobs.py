@@ -4,7 +4,9 @@ picked up again by the next one (`run_queued_import_jobs`, from the scheduler's 
 
 The page's path: `preview_import` reads and plans the roster into a draft (nothing else is
 written), `start_import_job` queues it when the admin presses Import, and
-`run_import_job_in_thread` runs it outside the request.
+`run_import_job_in_thread` runs it outside the request. `lms import` calls `import_roster`,
+which records the same job (its origin says "cli") and runs it at once, so both doors' imports
+are under Past imports with their counts and per-line errors.
 
 A running job is leased to its worker (lms.workers), which renews the lease by its heartbeat;
 every batch first checks, in its own transaction, that the job is still its own (fencing), so
@@ -23,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from lms.accounts.models import User
 from lms.clock import utcnow
 from lms.enrollment.rosters.importer import (
+    ImportReport,
     Resume,
     count_actions,
     defaults_for,
@@ -31,7 +34,7 @@ from lms.enrollment.rosters.importer import (
     run_import,
 )
 from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
-from lms.enrollment.rosters.parser import RosterUnreadable, cell_text, load_roster
+from lms.enrollment.rosters.parser import XLSX_MAGIC, RosterUnreadable, cell_text, load_roster
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.workers import with_worker, working
@@ -42,12 +45,43 @@ MAX_REPORTED_ERRORS = 5000
 
 
 def create_import_job(data: bytes, *, source, filename=None, kind="auto", mode="create", strict=False,
-                      defaults=None, actor, now) -> ImportJob:
+                      defaults=None, actor, now, origin="page") -> ImportJob:
     """Check the roster can be read and queue it. RosterUnreadable says why it cannot."""
     job, _, _ = _new_job(data, source=source, filename=filename, kind=kind, mode=mode, strict=strict,
-                         defaults=defaults, actor=actor, now=now)
+                         defaults=defaults, actor=actor, now=now, origin=origin)
     db.session.flush()
     return job
+
+
+@with_worker
+def import_roster(data: bytes, *, filename=None, kind="auto", mode="create", strict=False, defaults=None,
+                  actor, now, origin="cli", worker) -> tuple[ImportJob | None, ImportReport | None]:
+    """Import a roster here and now (`lms import`): the page's job, recorded with its origin and
+    run to its end by this worker. Returns the job (finished, or failed with its message) and
+    the whole report (every error, where the job keeps the first MAX_REPORTED_ERRORS; None if
+    the job failed). RosterUnreadable says why the roster cannot be read: then nothing is kept."""
+    job, roster, _ = _new_job(data, source=source_of(data, kind), filename=filename, kind=kind, mode=mode,
+                              strict=strict, defaults=defaults, actor=actor, now=now, origin=origin)
+    _refuse_empty(roster, filename or "The standard input")
+    db.session.flush()
+    # Claimed in the transaction that adds it: no scheduler sees it queued and takes it meanwhile.
+    return _run_job(job.id, now=now, worker=worker, actor=actor)
+
+
+def dry_run_import(data: bytes, *, filename=None, kind="auto", mode="create", strict=False, defaults=None,
+                   actor=None, now) -> ImportReport:
+    """What importing the roster would do (`lms import --dry-run`); nothing is written, not even
+    a job. RosterUnreadable says why the roster cannot be read."""
+    roster = load_roster(data, filename=filename or "", kind=kind, languages=current_app.config["LMS_LANGUAGES"])
+    _refuse_empty(roster, filename or "The standard input")
+    return run_import(roster, actor=actor, now=now, mode=mode, defaults=defaults, strict=strict, dry_run=True)
+
+
+def source_of(data: bytes, kind="auto") -> str:
+    """What a job's `source` says of a roster given as bytes: paste, csv or xlsx."""
+    if kind == "xlsx" or (kind == "auto" and data.startswith(XLSX_MAGIC)):
+        return "xlsx"
+    return "paste" if kind == "paste" else "csv"
 
 
 def preview_import(data: bytes, *, source, filename=None, kind="auto", mode="create", strict=False,
@@ -56,8 +90,7 @@ def preview_import(data: bytes, *, source, filename=None, kind="auto", mode="cre
     no account, membership or email is written. RosterUnreadable says why it cannot be read."""
     job, roster, defaults = _new_job(data, source=source, filename=filename, kind=kind, mode=mode, strict=strict,
                                      defaults=defaults, actor=actor, now=now, status=ImportJobStatus.draft)
-    if not roster.rows and not roster.errors:
-        raise RosterUnreadable(f"{filename or 'The paste'} has no rows to import (only a header, blank or comment lines).")
+    _refuse_empty(roster, filename or "The paste")
     planned = plan_import(roster, mode=mode, defaults=defaults, now=now, actor=actor)
     job.preview = [_preview_row(row, roster.columns) for row in planned]
     report = report_of_plan(roster, planned)
@@ -68,16 +101,23 @@ def preview_import(data: bytes, *, source, filename=None, kind="auto", mode="cre
     return job
 
 
-def _new_job(data, *, source, filename, kind, mode, strict, defaults, actor, now, status=ImportJobStatus.queued):
-    """(job, roster, defaults): the job for a roster that can be read, added to the session."""
+def _new_job(data, *, source, filename, kind, mode, strict, defaults, actor, now, status=ImportJobStatus.queued,
+             origin="page"):
+    """(job, roster, defaults): the job for a roster that can be read, added to the session.
+    `origin`: the door it came through, "page" or "cli" (ImportJob.from_command_line)."""
     roster = load_roster(data, filename=filename or "", kind=kind, languages=current_app.config["LMS_LANGUAGES"])
     defaults = defaults or defaults_for()
     job = ImportJob(created_by_id=actor.id if actor else None, source=source, filename=filename, mode=mode,
                     is_strict=strict, input_data=data, rows_total=roster.total_rows, created_at=now, status=status,
-                    options={"kind": kind, "columns": list(roster.columns),
+                    options={"origin": origin, "kind": kind, "columns": list(roster.columns),
                              "defaults": {**defaults, "deactivate_on": _iso(defaults["deactivate_on"])}})
     db.session.add(job)
     return job, roster, defaults
+
+
+def _refuse_empty(roster, name):
+    if not roster.rows and not roster.errors:
+        raise RosterUnreadable(f"{name} has no rows to import (only a header, blank or comment lines).")
 
 
 FORM_DEFAULTS = ("language", "role", "groups", "deactivate_on", "send_email")  # the form's values
@@ -205,8 +245,14 @@ def _hold(job, worker):
 def run_import_job(job_id, *, now, worker, actor=None) -> ImportJob | None:
     """Run a queued job to its end (or resume one whose worker died), committing its progress
     after each batch of rows (a strict job: once, at the end). None: another worker has it."""
+    job, _ = _run_job(job_id, now=now, worker=worker, actor=actor)
+    return job
+
+
+def _run_job(job_id, *, now, worker, actor) -> tuple[ImportJob | None, ImportReport | None]:
+    """run_import_job, with the report: (job, report), (failed job, None) or (None, None)."""
     if not claim_import_job(job_id, now=now, worker=worker):
-        return None
+        return None, None
     job = db.session.get(ImportJob, job_id)
     db.session.refresh(job)
     options = job.options or {}
@@ -242,23 +288,25 @@ def run_import_job(job_id, *, now, worker, actor=None) -> ImportJob | None:
     except LeaseLost:
         log.warning("import job %s was taken over by another worker; %s stops", job_id, worker.id)
         db.session.rollback()
-        return None
+        return None, None
     except RosterUnreadable as error:
         db.session.rollback()
-        return _finish(job, now, worker, failure=str(error))
+        return _finish(job, now, worker, failure=str(error)), None
     except SQLAlchemyError:
         log.exception("import job %s failed", job_id)
         db.session.rollback()
-        return _finish(job, now, worker, failure=_stopped(job, total, "the database refused a change "
-                                                                     "(an account may have been changed meanwhile)"))
+        failure = _stopped(job, total, "the database refused a change (an account may have been changed meanwhile)")
+        return _finish(job, now, worker, failure=failure), None
     except Exception:  # the job says it failed; what was committed before stays
         log.exception("import job %s failed", job_id)
         db.session.rollback()
-        return _finish(job, now, worker, failure=_stopped(job, total, "of an unexpected error (see the server log)"))
+        failure = _stopped(job, total, "of an unexpected error (see the server log)")
+        return _finish(job, now, worker, failure=failure), None
     _record(job, report, done=roster.total_rows)
     job.rows_checked = roster.total_rows
     job.errors = _errors_with_rows(report.errors, roster)
-    return _finish(job, now, worker)
+    finished = _finish(job, now, worker)
+    return finished, report if finished is not None else None
 
 
 def _stopped(job, total, why):

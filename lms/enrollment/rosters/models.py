@@ -60,5 +60,15 @@ class ImportJob(db.Model):
 
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
+    @property
+    def from_command_line(self) -> bool:
+        """Run by `lms import` rather than from the page (its options say so)."""
+        return (self.options or {}).get("origin") == "cli"
+
+    @property
+    def input_name(self) -> str:
+        """What the lists call the roster: its file's name, or where its rows came from."""
+        return self.filename or ("Standard input" if self.from_command_line else "Pasted rows")
+
     def __repr__(self):
         return f"<ImportJob {self.id} {self.status.value} {self.rows_processed}/{self.rows_total}>"
