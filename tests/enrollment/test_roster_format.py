@@ -9,7 +9,7 @@ import time
 from datetime import date, datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
@@ -919,6 +919,7 @@ emails = st.builds("{}@{}.com".format, st.from_regex(r"[a-z][a-z0-9.]{0,15}[a-z0
 @PROPERTY_SETTINGS
 @given(last_name=cell_text, first_name=cell_text, email=emails, additional_info=cell_text,
        delimiter=st.sampled_from([",", ";", "\t"]))
+@example(last_name="", first_name="#", email="a0@example.com", additional_info="0\n0", delimiter="\t")
 def test_quote_row_round_trips_through_parse_text(last_name, first_name, email, additional_info, delimiter):
     cells = [last_name, first_name, email, additional_info]
     text = delimiter.join(TEXT_COLUMNS) + "\n" + quote_row(cells, delimiter) + "\n"

@@ -437,7 +437,11 @@ def quote_row(cells, delimiter=",") -> str:
     line breaks are quoted, a first cell starting with # is quoted so it is not a comment, and
     a cell a spreadsheet would run as a formula gets a leading ' (which cell_text drops)."""
     cells = [_spreadsheet_safe(cell_text(cell) if not isinstance(cell, str) else cell) for cell in cells]
-    buffer = io.StringIO()
-    quoting = csv.QUOTE_ALL if cells and cells[0].lstrip().startswith("#") else csv.QUOTE_MINIMAL
-    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n", quoting=quoting).writerow(cells)
-    return buffer.getvalue()[:-2]
+    def written(quoting):
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n", quoting=quoting).writerow(cells)
+        return buffer.getvalue()[:-2]
+
+    line = written(csv.QUOTE_MINIMAL)
+    # A line that reads as a comment once trimmed (a # after empty cells and a tab) is quoted whole.
+    return written(csv.QUOTE_ALL) if line.strip().startswith("#") else line
