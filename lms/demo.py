@@ -73,7 +73,8 @@ def load_demo(*, now, only_if_empty=False) -> dict:
         invite_people([INVITED[0]], actor=admin, now=now, group_ids=[groups["New hires 2026"].id])
         nina = find_user_by_email(INVITED[0])
         update_user(nina, actor=admin, now=now, first_name=INVITED[1], last_name=INVITED[2], language=nina.language,
-                    role=nina.role, labels=[], additional_info="", deactivate_on=None)
+                    role=nina.role, labels=[], additional_info="", deactivate_on=None,
+                    external_id=nina.external_id)
 
     program = db.session.scalar(select(Program).where(Program.title == "Workplace Safety"))
     if program is None:

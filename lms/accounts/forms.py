@@ -4,7 +4,7 @@ from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectFi
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from lms.accounts.models import Role, UserStatus
-from lms.accounts.services import MIN_PASSWORD_LENGTH
+from lms.accounts.services import MAX_EXTERNAL_ID_LENGTH, MIN_PASSWORD_LENGTH
 from lms.forms import MultiCheckboxField, choices
 
 ROLE_CHOICES = [(role.value, role.label) for role in Role]
@@ -32,6 +32,12 @@ class UserForm(FlaskForm):
         [Optional()],
         description="The account is deactivated at the start of this day. Leave empty for never.",
     )
+    external_id = StringField(
+        "External id (HR system)",
+        description="The person's id in the HR system (employee number, Moodle idnumber, Canvas SIS id, "
+                    "SCIM externalId): rosters match on it before the email. Leave empty for none.",
+        render_kw={"maxlength": MAX_EXTERNAL_ID_LENGTH, "autocomplete": "off", "spellcheck": "false"},
+    )  # checked by update_user (trimmed, unique), so the CLI and the page say the same
     groups = MultiCheckboxField("Groups", coerce=int, choices=[])
 
 
@@ -41,7 +47,7 @@ class UserFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField("Search", [Optional(), Length(max=200)])
+    q = StringField("Search", [Optional(), Length(max=300)])  # an external id has up to 255 characters
     status = SelectField(
         "Status",
         [Optional()],

@@ -93,6 +93,8 @@ def _user_form(user, formdata=None):
         languages.append(user.language)
     form.language.choices = choices((code, language_name(code)) for code in languages)
     form.groups.choices = choices(_group_choices())
+    if formdata is not None and "external_id" not in formdata:
+        form.external_id.data = user.external_id  # a form without the field (an older page) keeps the key
     if formdata is None:
         form.role.data = user.role.value
         form.labels.data = " | ".join(user.labels)
@@ -104,7 +106,8 @@ def _user_form(user, formdata=None):
 
 @bp.route("/<int:user_id>", methods=["GET", "POST"])
 def user_detail(user_id):
-    """An admin reads and edits one user: names, language, role, labels, groups, deactivation."""
+    """An admin reads and edits one user: names, language, role, labels, groups, deactivation,
+    the HR system's external id."""
     user = get_or_404(User, user_id)
     form = _user_form(user, request.form if request.method == "POST" else None)
     status = 200
@@ -123,6 +126,7 @@ def user_detail(user_id):
                     labels=parse_labels(form.labels.data),
                     additional_info=form.additional_info.data,
                     deactivate_on=form.deactivate_on.data,
+                    external_id=form.external_id.data,
                 )
                 if set_user_groups(user, form.groups.data, actor=current_user, now=now):
                     changed.append("groups")

@@ -51,6 +51,9 @@ class User(UserMixin, db.Model):
     )
     password_hash: Mapped[str | None] = mapped_column(String(255))
     deactivate_on: Mapped[date | None] = mapped_column(Date, index=True)
+    # The person's id in the HR system (Moodle idnumber, Canvas SIS id, SCIM externalId):
+    # rosters match on it before the email, so an HR export can change someone's email.
+    external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     additional_info: Mapped[str] = mapped_column(Text, server_default="", default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -4,7 +4,8 @@ from datetime import date
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from lms.accounts.models import Role, User, UserLabel, UserStatus
@@ -16,6 +17,7 @@ from lms.extensions import db
 
 MIN_PASSWORD_LENGTH = 8
 MAX_LABEL_LENGTH = 100
+MAX_EXTERNAL_ID_LENGTH = 255  # users.external_id, and the roster's external_id column
 
 # Compared against when the email is unknown, so a wrong email costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -69,6 +71,35 @@ def check_language(language: str) -> str:
 
 def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def check_external_id(raw, *, user=None) -> str | None:
+    """The HR system's id for `user` (DESIGN §2, §4): trimmed, empty means none, at most
+    MAX_EXTERNAL_ID_LENGTH characters, no control characters, held by nobody else."""
+    external_id = (raw or "").strip()
+    if not external_id:
+        return None
+    if len(external_id) > MAX_EXTERNAL_ID_LENGTH:
+        raise DomainError(f"An external id has at most {MAX_EXTERNAL_ID_LENGTH} characters; "
+                          f"this one has {len(external_id)}.", field="external_id")
+    if any(ord(char) < 32 or ord(char) == 127 for char in external_id):
+        raise DomainError("An external id cannot hold tabs, line breaks or other control characters.",
+                          field="external_id")
+    holder = db.session.scalar(select(User).where(User.external_id == external_id))
+    if holder is not None and holder is not user:
+        raise _external_id_taken(external_id, holder.email)
+    return external_id
+
+
+def _external_id_taken(external_id, email):
+    return DomainError(f"{external_id} is already the external id of {email}.", field="external_id")
+
+
+def _external_id_holder(external_id):
+    """(id, email) of who holds `external_id` as committed now, or None; read on a connection of
+    its own, as the session's transaction is unusable after the failed flush that asks."""
+    with db.engine.connect() as connection:
+        return connection.execute(select(User.id, User.email).where(User.external_id == external_id)).first()
 
 
 def hash_password(password: str) -> str:
@@ -163,11 +194,15 @@ def update_user(
     labels: list[str],
     additional_info: str,
     deactivate_on: date | None,
+    external_id: str | None,
 ):
-    """Edit a user's profile; returns the names of the fields that changed."""
+    """Edit a user's profile; returns the names of the fields that changed. `external_id`
+    empty or None clears it; one that someone else holds is a DomainError naming them, also
+    when another transaction gave it to them a moment ago (the unique constraint says so)."""
     role = Role(role)
     if deactivate_on != user.deactivate_on:
         check_deactivation_date(deactivate_on, now=now)
+    external_id = check_external_id(external_id, user=user)
     if user.id == actor.id and role != user.role:
         raise DomainError("You cannot change your own role.", field="role")
     if deactivate_on is not None and user.id == actor.id:
@@ -179,35 +214,47 @@ def update_user(
         "role": role,
         "additional_info": (additional_info or "").strip(),
         "deactivate_on": deactivate_on,
+        "external_id": external_id,
     }
     changed = [name for name, value in new_values.items() if getattr(user, name) != value]
-    for name in changed:
-        setattr(user, name, new_values[name])
     if set(labels) != set(user.labels):
-        user.label_rows = [UserLabel(label=label) for label in labels]
         changed.append("labels")
-    if changed:
-        user.updated_at = now
+    if not changed:
+        return changed
+    for name in changed:
+        if name != "labels":
+            setattr(user, name, new_values[name])
+    if "labels" in changed:
+        user.label_rows = [UserLabel(label=label) for label in labels]
+    user.updated_at = now
+    user_id = user.id
+    try:
         db.session.flush()
-        record_event(actor, "user.updated", "user", user.id, now=now, fields=changed)
+    except IntegrityError:  # another request gave this external id to someone between check and write
+        holder = _external_id_holder(external_id) if "external_id" in changed and external_id else None
+        if holder is None or holder.id == user_id:
+            raise
+        raise _external_id_taken(external_id, holder.email) from None
+    record_event(actor, "user.updated", "user", user.id, now=now, fields=changed)
     return changed
 
 
 def user_search_query(q="", status=None, role=None, group_id=None):
-    """The users admin table: search on name and email, filters, ordered by name."""
+    """The users admin table: search on name and email (or an exact external id), filters,
+    ordered by name."""
 
     query = select(User)
     q = (q or "").strip()
     if q:
-        for word in q.split():
-            word = word.lower()
-            query = query.where(
-                or_(
-                    User.email.contains(word, autoescape=True),
-                    func.lower(User.first_name).contains(word, autoescape=True),
-                    func.lower(User.last_name).contains(word, autoescape=True),
-                )
+        every_word = and_(*(
+            or_(
+                User.email.contains(word, autoescape=True),
+                func.lower(User.first_name).contains(word, autoescape=True),
+                func.lower(User.last_name).contains(word, autoescape=True),
             )
+            for word in q.lower().split()
+        ))
+        query = query.where(or_(User.external_id == q, every_word))  # an exact external id: its unique index
     if status:
         query = query.where(User.status == UserStatus(status))
     if role:

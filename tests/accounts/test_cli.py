@@ -16,7 +16,7 @@ from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.programs.models import Enrollment, EnrollmentGroup, EnrollmentStatus, Program, ProgramSession, SessionGroup
 
 EXPORT_KEYS = ["email", "first_name", "last_name", "language", "role", "status", "labels",
-               "groups", "additional_info", "deactivate_on"]
+               "groups", "additional_info", "deactivate_on", "external_id"]
 FORMULA = '=HYPERLINK("http://evil.example/x","Click")'
 
 
@@ -49,7 +49,7 @@ def tricky_user(make_user, make_group):
 def test_json_export_gives_exactly_the_documented_fields(runner, make_user, make_group):
     marie = make_user("marie.dubois@example.com", first_name="Marie", last_name="Dubois",
                       role=Role.manager, language="fr", labels=["North", "France"],
-                      additional_info="Photographer", deactivate_on=date(2026, 6, 30))
+                      additional_info="Photographer", deactivate_on=date(2026, 6, 30), external_id="E-1234")
     make_user("nina.novak@example.com", first_name="Nina", last_name="Novak",
               status=UserStatus.invited, password=None)
     make_group("Sales North", members=[marie])
@@ -70,6 +70,7 @@ def test_json_export_gives_exactly_the_documented_fields(runner, make_user, make
             "groups": ["benelux", "Sales North"],
             "additional_info": "Photographer",
             "deactivate_on": "2026-06-30",
+            "external_id": "E-1234",
         },
         {
             "email": "nina.novak@example.com",
@@ -82,6 +83,7 @@ def test_json_export_gives_exactly_the_documented_fields(runner, make_user, make
             "groups": [],
             "additional_info": "",
             "deactivate_on": None,
+            "external_id": None,
         },
     ]
 

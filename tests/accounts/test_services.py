@@ -95,7 +95,7 @@ def test_deactivated_accounts_are_told_so_only_with_the_right_password(app, make
 def _edit(user, actor, now, **changes):
     values = dict(first_name=user.first_name, last_name=user.last_name, language=user.language,
                   role=user.role, labels=user.labels, additional_info=user.additional_info,
-                  deactivate_on=user.deactivate_on)
+                  deactivate_on=user.deactivate_on, external_id=user.external_id)
     values.update(changes)
     return update_user(user, actor=actor, now=now, **values)
 

@@ -277,6 +277,7 @@ def edit_data(user, **changes):
         "role": user.role.value, "labels": " | ".join(user.labels),
         "additional_info": user.additional_info,
         "deactivate_on": user.deactivate_on.isoformat() if user.deactivate_on else "",
+        "external_id": user.external_id or "",
         "groups": [str(group_id) for group_id in group_ids_of(user)],
     }
     data.update(changes)

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
+from lms.enrollment.rosters.headers import header_key
 from lms.enrollment.rosters.parser import (
     COLUMNS,
     MAX_FILE_BYTES,
@@ -21,7 +22,6 @@ from lms.enrollment.rosters.parser import (
     RosterError,
     RosterTooLarge,
     RosterUnreadable,
-    column_key,
     load_roster,
     parse_text,
     parse_xlsx,
@@ -127,11 +127,12 @@ def test_header_names_ignore_case_spaces_dashes_and_underscores(name):
     assert row.values == {"email": "j@example.com", "first_name": "James"}
 
 
-@pytest.mark.parametrize("name, key", [("First name", "first_name"), ("first-name", "first_name"),
-                                       ("FIRST_NAME", "first_name"), ("Send E-mail", "send_e_mail"),
-                                       ("  Deactivate On ", "deactivate_on")])
-def test_column_key_makes_header_spellings_alike(name, key):
-    assert column_key(name) == key
+@pytest.mark.parametrize("name, key", [("First name", "firstname"), ("first-name", "firstname"),
+                                       ("FIRST_NAME", "firstname"), ("Send E-mail", "sendemail"),
+                                       ("  Deactivate On ", "deactivateon"), ("Prénom", "prenom"),
+                                       ("Email Address [Required]", "emailaddress"), ("E-mail (work)", "email")])
+def test_header_key_makes_header_spellings_alike(name, key):
+    assert header_key(name) == key
 
 
 def test_header_columns_may_come_in_any_order():
@@ -150,18 +151,21 @@ def test_header_with_only_some_columns_leaves_the_others_out():
     assert row.values == {"email": "j@example.com", "language": "nl"}
 
 
-def test_header_unknown_columns_are_an_error_naming_them():
+def test_header_unknown_columns_are_ignored_and_named_in_a_warning():
     roster = parse("last_name,email,Phone,Department\nSmith,j@example.com,0123,Sales\n")
 
+    assert roster.errors == []
+    (warning,) = roster.warnings
+    assert "“Phone”, “Department”" in warning and "not imported" in warning
+    assert only_row(roster).values == {"last_name": "Smith", "email": "j@example.com"}
+
+
+def test_header_that_names_nothing_known_stops_every_row():
+    roster = parse("Name of person;Mail address;Dept\nSmith;j@example.com;Sales\nDoe;d@example.com;IT\n")
+
     assert [(error.line, error.column) for error in roster.errors] == [(1, None)]
-    message = roster.errors[0].message
-    assert "Phone" in message and "Department" in message
-
-
-def test_header_unknown_columns_mean_no_row_is_imported():
-    roster = parse("last_name,email,Phone\nSmith,j@example.com,0123\nDoe,d@example.com,0456\n")
-
-    assert errors_of(roster) == [(1, None), (2, None), (3, None)]
+    assert "looks like a header" in roster.errors[0].message
+    assert "Name of person, Mail address, Dept" in roster.errors[0].message
     for row in roster.rows:
         assert row.errors, f"line {row.line} would be imported under an invalid header"
         assert "not imported" in row.errors[0].message.lower()
@@ -175,17 +179,18 @@ def test_header_without_email_column_is_an_error():
 
 
 def test_header_on_a_later_line_after_comments_keeps_its_line_number():
-    roster = parse("# exported from HR\n\nemail,Phone\nj@example.com,1\n")
+    roster = parse("# exported from HR\n\nemail,Phone,First\nj@example.com,1,2,3\n")
 
-    assert [(error.line, error.column) for error in roster.errors] == [(3, None)]
-    assert roster.rows[0].line == 4
+    assert [(error.line, error.column) for error in roster.errors] == []
+    assert roster.layout.header_line == 3
+    assert roster.rows[0].line == 4 and roster.rows[0].errors[0].message.startswith("Too many fields")
 
 
 def test_header_column_given_twice_is_an_error():
     roster = parse("email,first-name,FIRST_NAME\nj@example.com,James,Jim\n")
 
     assert [(error.line, error.column) for error in roster.errors] == [(1, None)]
-    assert "first_name" in roster.errors[0].message
+    assert "first_name (“first-name”, “FIRST_NAME”)" in roster.errors[0].message
 
 
 def test_a_first_line_with_an_email_is_data_not_a_header():
@@ -415,7 +420,7 @@ def test_send_email_left_empty_is_not_set():
     assert "send_email" not in row.values
 
 
-@pytest.mark.parametrize("value", ["2", "maybe", "y", "oui", "-1"])
+@pytest.mark.parametrize("value", ["2", "maybe", "peut-être", "-1"])
 def test_send_email_invalid_value_is_an_error(value):
     roster = parse(f"email,send_email\nj@example.com,1\nk@example.com,{value}\n")
 
@@ -448,7 +453,7 @@ def test_language_among_the_supported_ones_is_accepted():
     assert roster.all_errors() == []
 
 
-@pytest.mark.parametrize("language", ["de", "english", "en-GB", "xx"])
+@pytest.mark.parametrize("language", ["de", "english", "de-BE", "xx", "en-", "en-GBR-x"])
 def test_unknown_language_is_an_error(language):
     roster = parse(f"email,language\na@example.com,en\nb@example.com,{language}\n")
 
@@ -473,7 +478,7 @@ def test_role_admin_manager_learner_and_trainee_means_learner(value, role):
     assert row.values["role"] == role
 
 
-@pytest.mark.parametrize("value", ["owner", "student", "administrator"])
+@pytest.mark.parametrize("value", ["owner", "superuser", "guest"])
 def test_unknown_role_is_an_error(value):
     roster = parse(f"email,role\na@example.com,admin\nb@example.com,{value}\n")
 
@@ -489,7 +494,7 @@ def test_deactivate_on_is_a_yyyy_mm_dd_date():
     assert row.values["deactivate_on"] == date(2027, 1, 31)
 
 
-@pytest.mark.parametrize("value", ["31/01/2027", "2027-02-30", "2027-1-31", "tomorrow", "2027-13-01"])
+@pytest.mark.parametrize("value", ["31/02/2027", "01/31/2027", "2027-02-30", "2027-1-31", "tomorrow", "2027-13-01"])
 def test_bad_deactivate_on_date_is_an_error(value):
     roster = parse(f"email,deactivate_on\na@example.com,2027-01-31\nb@example.com,{value}\n")
 
@@ -555,14 +560,14 @@ def test_xlsx_date_cell_for_deactivate_on():
     assert row.values["deactivate_on"] == date(2027, 3, 4)
 
 
-def test_xlsx_text_day_first_date_is_accepted_in_xlsx_only():
+def test_text_day_first_date_is_accepted_in_xlsx_and_csv():
     row = only_row(parse_xlsx(xlsx(["email", "deactivate_on"], ["j@example.com", "31/01/2027"]),
                               languages=LANGUAGES))
     assert row.errors == []
     assert row.values["deactivate_on"] == date(2027, 1, 31)
 
-    roster = parse("email,deactivate_on\nj@example.com,31/01/2027\n")
-    assert errors_of(roster) == [(2, "deactivate_on")]
+    row = only_row(parse("email,deactivate_on\nj@example.com,31/01/2027\n"))
+    assert row.values["deactivate_on"] == date(2027, 1, 31)
 
 
 def test_xlsx_bad_date_is_an_error_on_its_row():
@@ -614,12 +619,12 @@ def test_xlsx_without_header_uses_the_column_order():
                           "language": "en"}
 
 
-def test_xlsx_unknown_header_column_is_an_error_naming_it():
+def test_xlsx_unknown_header_column_is_ignored_and_named():
     roster = parse_xlsx(xlsx(["email", "Phone number"], ["j@example.com", 123]), languages=LANGUAGES)
 
-    assert [(error.line, error.column) for error in roster.errors] == [(1, None)]
-    assert "Phone number" in roster.errors[0].message
-    assert roster.rows[0].errors
+    assert roster.errors == []
+    assert "“Phone number”" in roster.warnings[0]
+    assert only_row(roster).values == {"email": "j@example.com"}
 
 
 def test_xlsx_is_loaded_by_content_whatever_its_name():
@@ -930,3 +935,16 @@ def test_quote_row_round_trips_through_parse_text(last_name, first_name, email, 
     assert row.line == 2
     assert row.errors == []
     assert row.values == {name: value for name, value in zip(TEXT_COLUMNS, cells, strict=True) if value}
+
+
+def test_a_google_workspace_password_given_as_a_hash_is_refused_not_stored_as_a_password():
+    roster = parse("First Name [Required],Email Address [Required],Password [Required],"
+                   "Password Hash Function [UPLOAD ONLY]\n"
+                   "Ada,ada@example.com,5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8,SHA-1\n"
+                   "Bob,bob@example.com,Plain-password-1,\n")
+
+    ada, bob = roster.rows
+    assert "password" not in ada.values
+    assert [(error.column, error.message.split(" (")[0]) for error in ada.errors] == [
+        ("password", "The password is a SHA-1 hash")]
+    assert bob.errors == [] and bob.values["password"] == "Plain-password-1"

@@ -175,7 +175,7 @@ def test_a_dry_run_reports_what_would_happen_and_writes_nothing(app, make_user, 
     db.session.rollback()
 
     assert report.as_dict() == {"dry_run": True, "total_rows": 3, "created": 1, "updated": 0, "unchanged": 0,
-                                "skipped": 1, "errors": [report.errors[0].as_dict()]}
+                                "skipped": 1, "errors": [report.errors[0].as_dict()], "warnings": []}
     assert report.errors[0].line == 3 and report.errors[0].column == "email"
     assert user("new@example.com") is None
     assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 0
@@ -215,7 +215,7 @@ def test_lms_import_prints_the_report_and_exits_2_when_rows_are_rejected(app, tm
     report = json.loads(result.output)
     assert report == {"dry_run": False, "total_rows": 2, "created": 1, "updated": 0, "unchanged": 0, "skipped": 0,
                       "errors": [{"line": 2, "column": "email",
-                                  "message": report["errors"][0]["message"]}]}
+                                  "message": report["errors"][0]["message"]}], "warnings": []}
     assert "not-an-email" in report["errors"][0]["message"]
     assert user("james.smith@example.com").labels == ["France", "North"]
 

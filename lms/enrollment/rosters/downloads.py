@@ -103,7 +103,10 @@ def rejected_rows_csv(job) -> str:
              + ". Fix them and import this file again; lines starting with # are ignored."]
     if "password" in job.options.get("columns", []):
         lines.append("# Passwords are not kept: type them again, or leave them empty to send an invitation.")
-    lines.append(quote_row(job.options.get("columns") or COLUMNS))
+    # The file's own header (read again the same way), or the fields its columns were read as.
+    header = job.options.get("header") or [name or f"not imported {index + 1}" for index, name
+                                           in enumerate(job.options.get("columns") or COLUMNS)]
+    lines.append(quote_row(header))
     for line, errors in errors_by_line.items():
         for error in errors:
             lines.append(_comment(f"# line {line}" + (f", {error['column']}" if error["column"] else "")

@@ -22,6 +22,7 @@ COLUMNS = [
     "groups",
     "additional_info",
     "deactivate_on",
+    "external_id",  # the roster's column of that name: an export imports back (--mode update) keyed on it
 ]
 FORMATS = ("csv", "xlsx", "json")
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets (the
@@ -55,14 +56,17 @@ def export_users(group=None) -> list[dict]:
             "groups": groups.get(user.id, []),
             "additional_info": user.additional_info,
             "deactivate_on": user.deactivate_on.isoformat() if user.deactivate_on else None,
+            "external_id": user.external_id,
         }
         for user in users
     ]
 
 
 def neutralise(value: str) -> str:
-    """Prefix a would-be formula with a quote so a spreadsheet shows it as text (OWASP CSV injection)."""
-    if value and value.startswith(FORMULA_TRIGGERS):
+    """Prefix a would-be formula with a quote so a spreadsheet shows it as text (OWASP CSV injection).
+    A value already written so ('=1) gets another quote, as the roster parser expects: it drops
+    one, so the cell imports back as it was."""
+    if value and (value.startswith(FORMULA_TRIGGERS) or (value[0] == "'" and value[1:].startswith(FORMULA_STARTS))):
         return "'" + value
     return value
 

@@ -1,8 +1,9 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField
-from wtforms import BooleanField, DateField, HiddenField, RadioField, SelectField, TextAreaField
+from wtforms import BooleanField, DateField, FieldList, HiddenField, RadioField, SelectField, TextAreaField
 from wtforms.validators import Length, Optional
 
+from lms.enrollment.rosters.headers import FIELD_LABELS, FIELDS, IGNORE
 from lms.forms import MultiCheckboxField, choices
 
 
@@ -15,7 +16,9 @@ class ImportForm(FlaskForm):
                                   "Professional Photographer"},
     )
     file = FileField("Or upload a file", [FileAllowed(["xlsx", "csv", "txt"], "Upload an .xlsx or .csv file.")],
-                     description=".xlsx (the template's first sheet) or .csv, up to 10 MB and 50,000 rows.",
+                     description=".xlsx (the template, or any workbook: the first sheet holding a roster) or .csv, "
+                                 "also as exported by another system (the preview shows how its columns are "
+                                 "read); up to 10 MB and 50,000 rows.",
                      render_kw={"accept": ".xlsx,.csv,.txt"})
     mode = RadioField("Existing accounts (matched by email)", default="create", choices=choices([
         ("create", "Leave them as they are (skip)"),
@@ -31,3 +34,28 @@ class ImportForm(FlaskForm):
     send_email = BooleanField("Send emails", default=True,
                               description="For rows with an empty send_email: an invitation, or the sign-in "
                                           "details when the row sets a password.")
+
+
+class ColumnsForm(FlaskForm):
+    """The preview's mapping step: the field each column of the file is read as, and the sheet."""
+
+    columns = FieldList(SelectField(choices=[], validate_choice=True), min_entries=0)
+    sheet = SelectField("Sheet", choices=[], validate_choice=True)
+
+
+def columns_form(titles, fields, sheets, sheet, formdata=None):
+    """A ColumnsForm for a preview: one drop-down per column (set to what the column is read as,
+    or to what `formdata` posted), and the workbook's sheets."""
+    if formdata is None:
+        read_as = [(fields[index] if index < len(fields) else None) or IGNORE for index in range(len(titles))]
+        form = ColumnsForm(formdata=None, data={"columns": read_as, "sheet": sheet or ""})
+    else:
+        form = ColumnsForm(formdata=formdata)
+    while len(form.columns) < len(titles):
+        form.columns.append_entry(IGNORE)
+    choices = [(IGNORE, "Not imported")] + [(name, FIELD_LABELS[name]) for name in FIELDS]
+    for entry, title in zip(form.columns, titles, strict=False):
+        entry.choices, entry.label.text = choices, title
+    form.sheet.choices = [(name, name) for name in sheets]
+    form.sheet.validate_choice = bool(sheets)  # a CSV has no sheet to choose
+    return form

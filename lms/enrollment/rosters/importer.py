@@ -7,6 +7,7 @@ enroll people in the groups' sessions, R2). It never commits; the caller does (t
 a background job after each batch so its progress shows, or once when the import is strict).
 """
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -25,13 +26,13 @@ from lms.enrollment.invitations.models import Invitation, InvitationStatus
 from lms.enrollment.invitations.services import issue_invitations, tell_existing_members
 from lms.enrollment.rosters.parser import RosterError
 from lms.extensions import db
-from lms.notifications.models import OutboxEmail
+from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.outbox import cancel_queued_emails, queue_emails
 
 MODES = ("create", "update", "fill")
 BATCH_SIZE = 1000
 PARALLEL_HASHING_FROM = 16  # fewer passwords than this are hashed in this process
-PROFILE_FIELDS = ("first_name", "last_name", "language", "role", "additional_info", "deactivate_on")
+PROFILE_FIELDS = ("first_name", "last_name", "language", "role", "additional_info", "deactivate_on", "external_id")
 
 
 @dataclass
@@ -60,11 +61,14 @@ class ImportReport:
     emails_queued: int = 0
     rejected: int = 0  # data rows not imported (the header's errors are in `errors` only)
     errors: list[RosterError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what was read otherwise than written (ignored columns...)
+    sheet: str | None = None  # XLSX: the sheet read
 
     def as_dict(self):
-        return {"dry_run": self.dry_run, "total_rows": self.total_rows, "created": self.created,
-                "updated": self.updated, "unchanged": self.unchanged, "skipped": self.skipped,
-                "errors": [error.as_dict() for error in self.errors]}
+        result = {"dry_run": self.dry_run, "total_rows": self.total_rows, "created": self.created,
+                  "updated": self.updated, "unchanged": self.unchanged, "skipped": self.skipped,
+                  "errors": [error.as_dict() for error in self.errors], "warnings": list(self.warnings)}
+        return result | ({"sheet": self.sheet} if self.sheet is not None else {})
 
 
 def defaults_for(*, language=None, role=None, groups=(), deactivate_on=None, send_email=True):
@@ -80,20 +84,63 @@ def plan_import(roster, *, mode="create", defaults=None, now, actor=None, progre
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     defaults = defaults or defaults_for()
-    groups = resolve_groups({reference for row in roster.rows for reference in row.values.get("groups", [])}
-                             | set(defaults["groups"]))
+    groups = _groups_of(roster, defaults)
     today = platform_today(now)
-    planned = []
+    planned, matched = [], {}  # matched: user id -> the line that matched them
     for batch in chunked(roster.rows, BATCH_SIZE):
         emails = [row.email for row in batch if row.email]
-        existing = {user.email: user for user in db.session.scalars(select(User).where(User.email.in_(emails)))}
-        memberships = _memberships([user.id for user in existing.values()])
+        by_email = {user.email: user for user in db.session.scalars(select(User).where(User.email.in_(emails)))}
+        external_ids = [row.values["external_id"] for row in batch if row.values.get("external_id")]
+        by_external_id = {user.external_id: user for user in db.session.scalars(
+            select(User).where(User.external_id.in_(external_ids)))} if external_ids else {}
+        memberships = _memberships([user.id for user in (*by_email.values(), *by_external_id.values())])
         for row in batch:
-            planned.append(_plan_row(row, existing.get(row.email), memberships, groups, defaults, mode, today,
-                                     actor_id=actor.id if actor else None))
+            user = by_external_id.get(row.values.get("external_id")) or by_email.get(row.email)
+            holder = by_email.get(row.email)
+            planned_row = _plan_row(row, user, memberships, groups, defaults, mode, today,
+                                    actor_id=actor.id if actor else None,
+                                    email_holder=holder if holder is not None and holder is not user else None)
+            if planned_row.user_id is not None:
+                if planned_row.user_id in matched:
+                    _reject(planned_row, "external_id" if row.values.get("external_id") else "email",
+                            f"This row is the same account as line {matched[planned_row.user_id]} "
+                            f"({user.email}{', by its external id' if user.external_id else ''}).")
+                else:
+                    matched[planned_row.user_id] = row.line
+            planned.append(planned_row)
         if progress is not None:
             progress(len(planned))
     return planned
+
+
+def _reject(planned, column, message):
+    planned.errors.append(RosterError(planned.line, column, message))
+    planned.action, planned.changes, planned.new_groups = "error", {}, []
+
+
+GROUP_SEPARATORS = re.compile(r"[;,]")
+
+
+def _groups_of(roster, defaults):
+    """{reference: Group or None} for every group the roster names. A cell may hold several
+    groups separated by ; or , (as other systems write them) when no group has that exact name:
+    then "a;b" resolves to the list of its parts' groups (None if any part is unknown)."""
+    references = {reference for row in roster.rows for reference in row.values.get("groups", [])} \
+        | set(defaults["groups"])
+    parts = {reference: [part.strip() for part in GROUP_SEPARATORS.split(reference) if part.strip()]
+             for reference in references if GROUP_SEPARATORS.search(str(reference))}
+    found = resolve_groups(references | {part for split in parts.values() for part in split})
+    groups = {}
+    for reference in references:
+        key = str(reference).strip()
+        group = found.get(key)
+        if group is None and reference in parts and all(found.get(part) for part in parts[reference]):
+            group = [found[part] for part in parts[reference]]
+        groups[key] = group
+    for split in parts.values():  # the parts too, to name those unknown
+        for part in split:
+            groups.setdefault(part, found.get(part))
+    return groups
 
 
 def _memberships(user_ids):
@@ -105,12 +152,13 @@ def _memberships(user_ids):
     return groups
 
 
-def _plan_row(row, user, memberships, groups, defaults, mode, today, actor_id=None):
+def _plan_row(row, user, memberships, groups, defaults, mode, today, actor_id=None, email_holder=None):
     values = {**{key: value for key, value in defaults.items() if key != "groups"}, **row.values}
     planned = PlannedRow(line=row.line, email=row.email, action="error", values=values, given=row.values,
                          errors=list(row.errors), source=row.source)
     references = row.values.get("groups") or defaults["groups"]
-    unknown = [reference for reference in references if groups.get(str(reference).strip()) is None]
+    unknown = [part for reference in references if groups.get(str(reference).strip()) is None
+               for part in (_parts(reference, groups) or [reference])]
     if unknown:
         planned.errors.append(RosterError(row.line, "groups", "Unknown group" + ("s" if len(unknown) > 1 else "")
                                           + ": " + ", ".join(unknown) + " (use a group id or its exact name)."))
@@ -119,7 +167,9 @@ def _plan_row(row, user, memberships, groups, defaults, mode, today, actor_id=No
                                           f"{values['deactivate_on'].isoformat()} is not after today."))
     if planned.errors:
         return planned
-    row_groups = list({group.id: group for group in (groups[str(ref).strip()] for ref in references)}.values())
+    resolved = [groups[str(ref).strip()] for ref in references]
+    row_groups = list({group.id: group for found in resolved
+                       for group in (found if isinstance(found, list) else [found])}.values())
     if user is None:
         planned.action, planned.new_groups = "create", row_groups
         return planned
@@ -129,6 +179,12 @@ def _plan_row(row, user, memberships, groups, defaults, mode, today, actor_id=No
         return planned
     planned.new_groups = [group for group in row_groups if group.id not in memberships.get(user.id, set())]
     planned.changes = _changes(user, row.values, mode)
+    if row.email and row.email != user.email:  # matched by its external id: the HR system has a new email
+        if email_holder is not None:
+            _reject(planned, "email", f"{row.email} is the email of another account, while the external id "
+                                      f"{row.values['external_id']} is {user.email}'s.")
+            return planned
+        planned.changes["email"] = row.email
     if user.id == actor_id:  # as on the account page: nobody demotes or schedules away themselves
         for name, message in (("role", "You cannot change your own role."),
                               ("deactivate_on", "You cannot schedule your own deactivation.")):
@@ -141,11 +197,18 @@ def _plan_row(row, user, memberships, groups, defaults, mode, today, actor_id=No
     return planned
 
 
+def _parts(reference, groups):
+    """The unknown groups of a cell holding several ("sales;ubuntu"), when some part is unknown."""
+    parts = [part.strip() for part in GROUP_SEPARATORS.split(str(reference)) if part.strip()]
+    return [part for part in parts if groups.get(part) is None] if len(parts) > 1 else None
+
+
 def _changes(user, given, mode):
     """What a row changes on an existing account: `update` takes every value the row gives,
     `fill` only sets what the account has empty."""
     current = {"first_name": user.first_name, "last_name": user.last_name, "language": user.language,
-               "role": user.role.value, "additional_info": user.additional_info, "deactivate_on": user.deactivate_on}
+               "role": user.role.value, "additional_info": user.additional_info, "deactivate_on": user.deactivate_on,
+               "external_id": user.external_id}
     changes = {}
     for name in PROFILE_FIELDS:
         if name not in given or given[name] == current[name]:
@@ -156,6 +219,8 @@ def _changes(user, given, mode):
         labels = sorted(given["labels"], key=str.casefold)
         if labels != user.labels and (mode == "update" or not user.labels):
             changes["labels"] = labels
+    if "external_id" in changes and mode == "fill" and user.external_id:  # fill never replaces a key
+        del changes["external_id"]
     if "password" in given and (mode == "update" or user.password_hash is None):
         changes["password"] = given["password"]
     return changes
@@ -214,7 +279,8 @@ def report_of_plan(roster, planned, *, dry_run=False) -> ImportReport:
     rows they reject; the actions are counted by `count_actions` (as a batch is written)."""
     errors = sorted(roster.errors + [error for row in planned for error in row.errors], key=lambda error: error.line)
     return ImportReport(dry_run=dry_run, total_rows=roster.total_rows,
-                        rejected=sum(1 for row in planned if row.errors), errors=errors)
+                        rejected=sum(1 for row in planned if row.errors), errors=errors,
+                        warnings=list(roster.warnings), sheet=roster.sheet)
 
 
 COUNTERS = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped"}
@@ -262,7 +328,7 @@ def _create_accounts(rows, hashes_by_line, *, actor, now):
          "status": UserStatus.active if row.email in hashes else UserStatus.invited,
          "password_hash": hashes.get(row.email), "language": row.values["language"],
          "additional_info": row.values.get("additional_info", ""), "deactivate_on": row.values.get("deactivate_on"),
-         "created_at": now, "updated_at": now}
+         "external_id": row.values.get("external_id"), "created_at": now, "updated_at": now}
         for row in rows])
     users = {user.email: user for user in db.session.scalars(select(User).where(User.email.in_([row.email for row in rows])))}
     for row in rows:
@@ -301,6 +367,11 @@ def _update_accounts(rows, hashes_by_line, *, now):
              **({"password_hash": hashes[row.user_id]} if "password" in fields else {})}
             for row in same])
     _activate_invited([row for row in changed if "password" in row.changes], now=now)
+    for row in changed:
+        if "email" in row.changes:  # what is still to be sent goes to the new address
+            db.session.execute(update(OutboxEmail).where(OutboxEmail.user_id == row.user_id,
+                                                         OutboxEmail.status == OutboxStatus.queued)
+                               .values(recipient=row.changes["email"]).execution_options(synchronize_session=False))
     relabelled = [row for row in changed if "labels" in row.changes]
     for batch in chunked(relabelled):
         db.session.execute(delete(UserLabel).where(UserLabel.user_id.in_([row.user_id for row in batch])))

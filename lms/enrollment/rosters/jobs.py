@@ -14,6 +14,7 @@ two workers never write one job. When the worker dies the next one takes the job
 and resumes after its last committed batch, counting what was already written. A strict job
 writes everything in one transaction: all or nothing.
 """
+import hashlib
 import logging
 import threading
 from datetime import date, timedelta
@@ -33,7 +34,8 @@ from lms.enrollment.rosters.importer import (
     report_of_plan,
     run_import,
 )
-from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
+from lms.enrollment.rosters.headers import looks_like_password
+from lms.enrollment.rosters.models import ImportJob, ImportJobStatus, RosterMapping
 from lms.enrollment.rosters.parser import XLSX_MAGIC, RosterUnreadable, cell_text, load_roster
 from lms.errors import DomainError
 from lms.extensions import db
@@ -45,23 +47,25 @@ MAX_REPORTED_ERRORS = 5000
 
 
 def create_import_job(data: bytes, *, source, filename=None, kind="auto", mode="create", strict=False,
-                      defaults=None, actor, now, origin="page") -> ImportJob:
+                      defaults=None, actor, now, origin="page", mapping=None, sheet=None) -> ImportJob:
     """Check the roster can be read and queue it. RosterUnreadable says why it cannot."""
     job, _, _ = _new_job(data, source=source, filename=filename, kind=kind, mode=mode, strict=strict,
-                         defaults=defaults, actor=actor, now=now, origin=origin)
+                         defaults=defaults, actor=actor, now=now, origin=origin, mapping=mapping, sheet=sheet)
     db.session.flush()
     return job
 
 
 @with_worker
 def import_roster(data: bytes, *, filename=None, kind="auto", mode="create", strict=False, defaults=None,
-                  actor, now, origin="cli", worker) -> tuple[ImportJob | None, ImportReport | None]:
+                  actor, now, origin="cli", mapping=None, sheet=None, worker) -> tuple[ImportJob | None, ImportReport | None]:
     """Import a roster here and now (`lms import`): the page's job, recorded with its origin and
     run to its end by this worker. Returns the job (finished, or failed with its message) and
     the whole report (every error, where the job keeps the first MAX_REPORTED_ERRORS; None if
-    the job failed). RosterUnreadable says why the roster cannot be read: then nothing is kept."""
+    the job failed). RosterUnreadable says why the roster cannot be read: then nothing is kept.
+    `mapping` ({column: field}) and `sheet` as for load_roster."""
     job, roster, _ = _new_job(data, source=source_of(data, kind), filename=filename, kind=kind, mode=mode,
-                              strict=strict, defaults=defaults, actor=actor, now=now, origin=origin)
+                              strict=strict, defaults=defaults, actor=actor, now=now, origin=origin,
+                              mapping=mapping, sheet=sheet)
     _refuse_empty(roster, filename or "The standard input")
     db.session.flush()
     # Claimed in the transaction that adds it: no scheduler sees it queued and takes it meanwhile.
@@ -69,10 +73,10 @@ def import_roster(data: bytes, *, filename=None, kind="auto", mode="create", str
 
 
 def dry_run_import(data: bytes, *, filename=None, kind="auto", mode="create", strict=False, defaults=None,
-                   actor=None, now) -> ImportReport:
+                   actor=None, now, mapping=None, sheet=None) -> ImportReport:
     """What importing the roster would do (`lms import --dry-run`); nothing is written, not even
     a job. RosterUnreadable says why the roster cannot be read."""
-    roster = load_roster(data, filename=filename or "", kind=kind, languages=current_app.config["LMS_LANGUAGES"])
+    roster = _load(data, filename=filename, kind=kind, mapping=mapping, sheet=sheet)
     _refuse_empty(roster, filename or "The standard input")
     return run_import(roster, actor=actor, now=now, mode=mode, defaults=defaults, strict=strict, dry_run=True)
 
@@ -85,11 +89,13 @@ def source_of(data: bytes, kind="auto") -> str:
 
 
 def preview_import(data: bytes, *, source, filename=None, kind="auto", mode="create", strict=False,
-                   defaults=None, actor, now) -> ImportJob:
+                   defaults=None, actor, now, mapping=None, sheet=None) -> ImportJob:
     """Read and plan the roster into a draft job holding every row as the preview shows it;
-    no account, membership or email is written. RosterUnreadable says why it cannot be read."""
+    no account, membership or email is written. RosterUnreadable says why it cannot be read.
+    Without a `mapping`, a file whose header was mapped before is read as it was then."""
     job, roster, defaults = _new_job(data, source=source, filename=filename, kind=kind, mode=mode, strict=strict,
-                                     defaults=defaults, actor=actor, now=now, status=ImportJobStatus.draft)
+                                     defaults=defaults, actor=actor, now=now, status=ImportJobStatus.draft,
+                                     mapping=mapping, sheet=sheet, remembered=mapping is None)
     _refuse_empty(roster, filename or "The paste")
     planned = plan_import(roster, mode=mode, defaults=defaults, now=now, actor=actor)
     job.preview = [_preview_row(row, roster.columns) for row in planned]
@@ -102,22 +108,93 @@ def preview_import(data: bytes, *, source, filename=None, kind="auto", mode="cre
 
 
 def _new_job(data, *, source, filename, kind, mode, strict, defaults, actor, now, status=ImportJobStatus.queued,
-             origin="page"):
+             origin="page", mapping=None, sheet=None, remembered=False):
     """(job, roster, defaults): the job for a roster that can be read, added to the session.
-    `origin`: the door it came through, "page" or "cli" (ImportJob.from_command_line)."""
-    roster = load_roster(data, filename=filename or "", kind=kind, languages=current_app.config["LMS_LANGUAGES"])
+    `origin`: the door it came through, "page" or "cli" (ImportJob.from_command_line).
+    `remembered`: read the file as its header was mapped last time, if it was."""
+    roster = _load(data, filename=filename, kind=kind, mapping=mapping, sheet=sheet)
+    remembered_on = None
+    if remembered and (memory := remembered_mapping(roster)) is not None:
+        mapping, remembered_on = memory.mapping, memory.updated_at
+        roster = _load(data, filename=filename, kind=kind, mapping=mapping, sheet=sheet)
+        roster.warnings.insert(0, f"Columns read as they were mapped for this header on "
+                                  f"{remembered_on:%Y-%m-%d}; change them below.")
     defaults = defaults or defaults_for()
+    layout = roster.layout
     job = ImportJob(created_by_id=actor.id if actor else None, source=source, filename=filename, mode=mode,
                     is_strict=strict, input_data=data, rows_total=roster.total_rows, created_at=now, status=status,
                     options={"origin": origin, "kind": kind, "columns": list(roster.columns),
+                             "header": layout.names if layout and layout.header_line is not None else None,
+                             "header_line": layout.header_line if layout else None,
+                             "signature": layout.signature if layout else None,
+                             "titles": layout.titles if layout else [], "samples": layout.samples if layout else [],
+                             "mapping": mapping, "sheet": sheet, "sheet_read": roster.sheet, "sheets": roster.sheets,
+                             "warnings": roster.warnings, "roster_errors": [error.as_dict() for error in roster.errors],
                              "defaults": {**defaults, "deactivate_on": _iso(defaults["deactivate_on"])}})
     db.session.add(job)
     return job, roster, defaults
 
 
+def _load(data, *, filename, kind, mapping, sheet):
+    return load_roster(data, filename=filename or "", kind=kind, languages=current_app.config["LMS_LANGUAGES"],
+                       mapping=mapping, sheet=sheet)
+
+
 def _refuse_empty(roster, name):
-    if not roster.rows and not roster.errors:
-        raise RosterUnreadable(f"{name} has no rows to import (only a header, blank or comment lines).")
+    if not roster.rows:
+        raise RosterUnreadable(" ".join([f"{name} has no rows to import (only a header, blank or comment lines)."]
+                                        + [f"Line {error.line}: {error.message}" for error in roster.errors[:3]]))
+
+
+def _signature_key(signature):
+    return hashlib.sha256(signature.encode()).hexdigest()
+
+
+def remembered_mapping(roster) -> RosterMapping | None:
+    """The mapping HR gave on a preview for this roster's header, if any, and if it still fits."""
+    signature = roster.layout.signature if roster.layout else None
+    if not signature:
+        return None
+    memory = db.session.scalar(select(RosterMapping).where(RosterMapping.signature == _signature_key(signature)))
+    if memory is None or any(int(column) > len(roster.layout.titles) for column in memory.mapping):
+        return None
+    return memory
+
+
+def remap_preview(job, mapping, *, sheet=None, actor, now) -> ImportJob:
+    """Preview a draft again with its columns mapped (the preview's mapping step), without a new
+    upload; the mapping is remembered for the next file with the same header. `mapping`:
+    {column number: field or "ignore"}. RosterUnreadable says what is wrong with it; DomainError
+    that the draft is no longer one."""
+    options = job.options or {}
+    defaults = dict(options.get("defaults") or defaults_for())
+    defaults["deactivate_on"] = date.fromisoformat(defaults["deactivate_on"]) if defaults.get("deactivate_on") else None
+    if sheet and sheet != options.get("sheet_read"):
+        mapping = None  # another sheet has other columns
+    data = job.input_data
+    if not discard_import_draft(job):  # started, or read again by a click just before this one
+        raise DomainError("This preview has just been started or read again; open it from Past imports "
+                          "or preview the file again.")
+    db.session.expunge(job)  # gone: its id may be given to the new draft (SQLite reuses the highest)
+    new = preview_import(data, source=job.source, filename=job.filename, kind=options.get("kind", "auto"),
+                         mode=job.mode, strict=job.is_strict, defaults=defaults, actor=actor, now=now,
+                         mapping=mapping, sheet=sheet or options.get("sheet"))
+    if mapping is not None:
+        _remember(new, mapping, actor=actor, now=now)
+    return new
+
+
+def _remember(job, mapping, *, actor, now):
+    signature = (job.options or {}).get("signature")
+    if not signature:
+        return
+    key = _signature_key(signature)
+    memory = db.session.scalar(select(RosterMapping).where(RosterMapping.signature == key))
+    if memory is None:
+        memory = RosterMapping(signature=key)
+        db.session.add(memory)
+    memory.mapping, memory.updated_at = dict(mapping), now
+    memory.updated_by_id = actor.id if actor else None
 
 
 FORM_DEFAULTS = ("language", "role", "groups", "deactivate_on", "send_email")  # the form's values
@@ -126,7 +203,10 @@ FORM_DEFAULTS = ("language", "role", "groups", "deactivate_on", "send_email")  #
 def _preview_row(row, columns):
     """One row of the preview: its cells as they will be imported (as given, when the row has
     errors), which of them change an existing account, and the errors by column."""
-    given = {name: cell_text(value) for name, value in zip(columns, row.source, strict=False)}
+    given = {}
+    for name, value in zip(columns, row.source, strict=False):
+        if name is not None and cell_text(value):
+            given[name] = " | ".join(filter(None, (given.get(name), cell_text(value))))
     if row.errors:
         cells = {name: ("••••••" if name == "password" and text else text) for name, text in given.items()}
     else:
@@ -263,8 +343,8 @@ def _run_job(job_id, *, now, worker, actor) -> tuple[ImportJob | None, ImportRep
               if job.rows_processed else None)
     total = job.rows_total
     try:
-        roster = load_roster(job.input_data or b"", filename=job.filename or "", kind=options.get("kind", "auto"),
-                             languages=current_app.config["LMS_LANGUAGES"])
+        roster = _load(job.input_data or b"", filename=job.filename, kind=options.get("kind", "auto"),
+                       mapping=options.get("mapping"), sheet=options.get("sheet"))
         if actor is None and job.created_by_id is not None:
             actor = db.session.get(User, job.created_by_id)
 
@@ -332,12 +412,12 @@ def _errors_with_rows(errors, roster):
     """The report's errors with each rejected row's cells (for "Download rejected rows"); the
     password cell is left out, as the job keeps no password."""
     cells_by_line = {row.line: row.source for row in roster.rows}
-    password_at = roster.columns.index("password") if "password" in roster.columns else None
+    titles = roster.layout.titles if roster.layout else []
+    secret = {index for index, name in enumerate(roster.columns) if name == "password"} | {
+        index for index, title in enumerate(titles) if looks_like_password(title)}
     reported = []
     for error in errors[:MAX_REPORTED_ERRORS]:
-        cells = [cell_text(cell) for cell in cells_by_line.get(error.line, [])]
-        if password_at is not None and password_at < len(cells):
-            cells[password_at] = ""
+        cells = [("" if index in secret else cell_text(cell)) for index, cell in enumerate(cells_by_line.get(error.line, []))]
         reported.append({**error.as_dict(), "cells": cells})
     return reported
 

@@ -72,3 +72,18 @@ class ImportJob(db.Model):
 
     def __repr__(self):
         return f"<ImportJob {self.id} {self.status.value} {self.rows_processed}/{self.rows_total}>"
+
+
+class RosterMapping(db.Model):
+    """The columns HR mapped on a preview, for a header: the next file with the same header is
+    read the same way."""
+
+    __tablename__ = "roster_mappings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    signature: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the header's names
+    mapping: Mapped[dict] = mapped_column(JSON)  # {column number: field or "ignore"}
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    updated_by: Mapped[User | None] = relationship(foreign_keys=[updated_by_id])

@@ -15,11 +15,12 @@ from lms.db_utils import get_by_id
 from lms.enrollment.groups.services import groups_with_counts
 from lms.enrollment.invitations.views import fill_choices
 from lms.enrollment.rosters.downloads import group_ids_csv, rejected_rows_csv, roster_template
-from lms.enrollment.rosters.forms import ImportForm
+from lms.enrollment.rosters.forms import ImportForm, columns_form
 from lms.enrollment.rosters.importer import defaults_for
 from lms.enrollment.rosters.jobs import (
     discard_import_draft,
     preview_import,
+    remap_preview,
     run_import_job_in_thread,
     start_import_job,
 )
@@ -60,12 +61,14 @@ def new_import():
         elif not upload and not pasted and (earlier is None or earlier.source == "paste"):
             form.roster.errors.append("Paste some rows or choose a file.")
         else:
+            columns = {}  # a new roster's columns are read afresh; the same file's as they were chosen
             if upload:
                 data, source, filename = upload.read(), _source_of(upload), upload.filename[-255:]
             elif pasted:
                 data, source, filename = form.roster.data.encode(), "paste", None
             else:  # the same roster, other options
                 data, source, filename = earlier.input_data, earlier.source, earlier.filename
+                columns = {"mapping": earlier.options.get("mapping"), "sheet": earlier.options.get("sheet")}
             try:
                 job = preview_import(
                     data, source=source, filename=filename, kind="paste" if source == "paste" else "auto",
@@ -73,7 +76,7 @@ def new_import():
                     defaults=defaults_for(language=form.language.data, role=form.role.data,
                                           groups=[public_ids[group_id] for group_id in form.groups.data],
                                           deactivate_on=form.deactivate_on.data, send_email=form.send_email.data),
-                    actor=current_user, now=utcnow())
+                    actor=current_user, now=utcnow(), **columns)
             except RosterUnreadable as error:
                 db.session.rollback()
                 (form.file if upload else form.roster).errors.append(str(error))
@@ -162,20 +165,62 @@ def _preview_page(job):
               "skip": job.skipped_count}
     page_rows = rows[(page - 1) * PREVIEW_ROWS_PER_PAGE: page * PREVIEW_ROWS_PER_PAGE]
     # Columns empty on this page are left out, so the table fits and every error is in sight.
-    # Every column an account gets (the form's defaults too), and the roster's unknown ones.
-    given = job.options.get("columns") or []
-    columns = list(COLUMNS) + [column for column in given if column not in COLUMNS]
-    shown_columns = [column for column in columns if column == "email" or any(
+    # Every field an account gets (the form's defaults too).
+    given = [column for column in job.options.get("columns") or [] if column in SHOWN_FIELDS]
+    shown_columns = [column for column in SHOWN_FIELDS if column == "email" or any(
         row["cells"].get(column) or row["errors"].get(column) for row in page_rows)]
     context = dict(job=job, shown=shown, per_page=PREVIEW_ROWS_PER_PAGE, counts=counts, page_number=page,
                    pages=pages, total_shown=len(rows), rows=page_rows, columns=shown_columns,
                    empty_columns=[column for column in given if column not in shown_columns],
-                   header_errors=_header_errors(job))
+                   header_errors=_header_errors(job), columns_form=columns_form_of(job))
     return render("rosters/preview.html", "rosters/partials/_preview_table.html", ["preview-table"], **context)
 
 
+SHOWN_FIELDS = (*COLUMNS, "external_id")  # what a preview row can show (a full name shows split)
+
+
+def columns_form_of(job, formdata=None):
+    options = job.options or {}
+    return columns_form(options.get("titles") or [], options.get("columns") or [], options.get("sheets") or [],
+                        options.get("sheet_read"), formdata=formdata)
+
+
+@bp.route("/<int:job_id>/columns", methods=["POST"])
+def import_columns(job_id):
+    """The mapping step: read the previewed file again with its columns as HR chose them (or
+    another sheet of the workbook), without a new upload; the mapping is remembered for the
+    next file with the same header."""
+    job = get_or_404(ImportJob, job_id)
+    if job.status != ImportJobStatus.draft:
+        flash("This import has already been started: its columns can no longer be changed.", "error")
+        return redirect_after_post(url_for("rosters.import_detail", job_id=job_id))
+    form = columns_form_of(job, formdata=request.form)
+    if not form.validate():
+        problems = [f"{entry.label.text}: {' '.join(entry.errors)}" for entry in form.columns if entry.errors]
+        problems += [f"Sheet: {' '.join(form.sheet.errors)}"] if form.sheet.errors else []
+        problems += [" ".join(form.csrf_token.errors)] if form.csrf_token.errors else []
+        flash(f"The columns could not be read as chosen: {'; '.join(problems)} Choose from the lists.", "error")
+        return redirect_after_post(url_for("rosters.import_detail", job_id=job_id))
+    mapping = {str(number): entry.data for number, entry in enumerate(form.columns, start=1)}
+    try:
+        new = remap_preview(job, mapping, sheet=form.sheet.data or None, actor=current_user, now=utcnow())
+    except RosterUnreadable as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect_after_post(url_for("rosters.import_detail", job_id=job_id))
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect_after_post(url_for("rosters.import_list"))
+    db.session.commit()
+    return redirect_after_post(url_for("rosters.import_detail", job_id=new.id))
+
+
 def _header_errors(job):
-    lines = {row["line"] for row in job.preview or []}
+    """The errors about the whole roster (its header, its columns), which no row's cell shows."""
+    if "roster_errors" in (job.options or {}):
+        return job.options["roster_errors"]
+    lines = {row["line"] for row in job.preview or []}  # a draft from before roster_errors were kept
     return [error for error in job.errors or [] if error["line"] not in lines]
 
 
