@@ -3,7 +3,7 @@ import enum
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lms.db_types import UTCDateTime, enum_type
@@ -62,6 +62,9 @@ class User(UserMixin, db.Model):
     # Part of every session cookie (get_id): raising it ends all the person's sessions at once
     # (sign-out, a new password, deactivation), remembered ones too.
     session_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    # Set by an admin, a roster or a temporary password: every page asks for a new password
+    # until the person has chosen one.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, server_default=text("false"), default=False)
 
     label_rows: Mapped[list["UserLabel"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="UserLabel.label"
@@ -115,3 +118,24 @@ class UserLabel(db.Model):
 
     def __repr__(self):
         return f"<UserLabel {self.user_id} {self.label!r}>"
+
+
+class PasswordReset(db.Model):
+    """A Forgot password link: single-use, short-lived. As with invitations (R9), the row keeps
+    a nonce and the token's hash; the token is derived from the nonce and SECRET_KEY when the
+    email is rendered, so a copy of the database alone holds no working link."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_nonce: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    def __repr__(self):
+        return f"<PasswordReset {self.id} user={self.user_id} used={self.used_at is not None}>"

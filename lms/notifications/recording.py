@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from sqlalchemy import update
 
 from lms.notifications.models import OutboxEmail, OutboxStatus
+from lms.notifications.sealed import SEALED_PASSWORD
 
 log = logging.getLogger(__name__)
 
 OUTBOX = OutboxEmail.__table__
-SECRET_CONTEXT_KEYS = ("password",)
+SECRET_CONTEXT_KEYS = (SEALED_PASSWORD, "password")  # "password": a row queued before passwords were sealed
 KINDS_WITH_SECRETS = ("account_created",)  # the kinds whose context may hold a secret
 
 

@@ -61,8 +61,12 @@ class UnknownEmailKind(Exception):
     pass
 
 
-def render_email(email, links=None, *, merge=None) -> RenderedEmail:
-    """The email as its recipient reads it.
+HIDDEN_SECRET = "••••••••"
+
+
+def render_email(email, links=None, *, merge=None, preview=False) -> RenderedEmail:
+    """The email as its recipient reads it; a `preview` (the outbox page) hides the password
+    it carries (a built context's `password`), which only its recipient reads.
 
     `merge` (a dict kept for one batch of sends) renders each distinct email once: when two
     rows differ only in their link (a session's invitation to its 500 learners in one
@@ -75,6 +79,8 @@ def render_email(email, links=None, *, merge=None) -> RenderedEmail:
     links = links or Links(current_app)
     with force_locale(locale_of(email.language)):
         context = kind.build(email, links)
+        if preview and context.get("password"):
+            context["password"] = HIDDEN_SECRET
         context.setdefault("platform_name", current_app.config["LMS_PLATFORM_NAME"])
         link = context.get("link")
         shared = {key: value for key, value in context.items() if key != "link"}

@@ -46,7 +46,7 @@ def outbox_email(email_id):
     rendered, error = None, None
     if email.status != OutboxStatus.cancelled:
         try:
-            rendered = render_email(email)
+            rendered = render_email(email, preview=True)
         except Exception as exc:  # shown to the admin: a broken email must not break the page
             error = f"This email cannot be rendered: {exc}"
     links = list(dict.fromkeys(LINK.findall(rendered.text))) if rendered else []

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from lms.accounts.models import User, UserStatus
 from lms.clock import utcnow
@@ -16,6 +16,7 @@ from lms.enrollment.invitations.services import invite_people, set_account
 from lms.extensions import db
 from lms.notifications.dispatcher import NO_MAIL_SERVER, claim_due_emails, dispatch_due_emails
 from lms.notifications.models import OutboxEmail, OutboxStatus
+from lms.notifications.sealed import SEALED_PASSWORD
 from tests.conftest import Clock, ended_process_id, user_of, worker_at
 
 PASSWORD = "my-own-password-123"
@@ -371,20 +372,42 @@ def test_an_email_that_cannot_be_rendered_fails_without_holding_up_the_others(ap
 # --- secrets -------------------------------------------------------------------------------
 
 
-def test_a_sent_account_email_no_longer_holds_the_password(app, admin, smtp_server, now):
+def raw_outbox_row(recipient):
+    """The outbox row as the database holds it, read with SQL (what a copy of the database shows)."""
+    return db.session.execute(text("SELECT * FROM outbox_emails WHERE recipient = :r"), {"r": recipient}).one()
+
+
+def test_a_queued_password_is_sealed_and_a_sent_one_is_gone(app, admin, smtp_server, now):
     set_account("new@example.com", actor=admin, now=now, first_name="New", last_name="Person",
                 password="chosen-by-admin", include_password=True)
     db.session.commit()
-    assert row_to("new@example.com").context["password"] == "chosen-by-admin"
+    queued = raw_outbox_row("new@example.com")
+    assert "chosen-by-admin" not in repr(tuple(queued))  # waiting, it is sealed...
+    assert SEALED_PASSWORD in row_to("new@example.com").context
 
     assert dispatch_due_emails(now=now).sent == 1
 
     (message,) = smtp_server.to("new@example.com")
-    assert "chosen-by-admin" in text_of(message)  # the person gets it...
+    assert "chosen-by-admin" in text_of(message)  # ...the person gets it...
     row = row_to("new@example.com")
     assert row.status == OutboxStatus.sent
-    assert "password" not in row.context  # ...the database no longer keeps it
-    assert "chosen-by-admin" not in repr(row.context)
+    assert SEALED_PASSWORD not in row.context and "password" not in row.context  # ...then the row forgets it
+    assert "chosen-by-admin" not in repr(tuple(raw_outbox_row("new@example.com")))
+
+
+def test_a_password_sealed_under_another_secret_key_fails_naming_why(app, smtp_server, now):
+    set_account("new@example.com", actor=None, now=now, first_name="New", last_name="Person",
+                password="chosen-by-admin", include_password=True)
+    db.session.commit()
+    app.config["SECRET_KEY"] = "rotated-" + app.config["SECRET_KEY"]
+
+    assert dispatch_due_emails(now=now).failed == 1
+
+    assert smtp_server.to("new@example.com") == []
+    row = row_to("new@example.com")
+    assert row.status == OutboxStatus.failed
+    assert "SECRET_KEY changed" in row.last_error
+    assert SEALED_PASSWORD not in row.context
 
 
 def test_a_failed_account_email_no_longer_holds_the_password(app, smtp_server, now):
@@ -397,7 +420,7 @@ def test_a_failed_account_email_no_longer_holds_the_password(app, smtp_server, n
 
     row = row_to("new@example.com")
     assert row.status == OutboxStatus.failed
-    assert "password" not in row.context
+    assert SEALED_PASSWORD not in row.context
 
 
 def test_a_crash_right_after_the_servers_250_repeats_only_the_emails_in_flight(app, smtp_server, monkeypatch, now):

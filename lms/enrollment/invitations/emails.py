@@ -8,6 +8,7 @@ from lms.enrollment.invitations.models import Invitation
 from lms.enrollment.invitations.summary import summarize_invitation, summarize_invitations, summary_of
 from lms.extensions import db
 from lms.notifications.render import email_kind
+from lms.notifications.sealed import SEALED_PASSWORD, unseal
 from lms.tokens import token_from_nonce
 
 
@@ -81,7 +82,10 @@ def added_to_groups_email(email, links):
 @email_kind("account_created")
 def account_created_email(email, links):
     subject = gettext("Your account on %(platform)s", platform=current_app.config["LMS_PLATFORM_NAME"])
-    return {"email_address": email.recipient, "password": email.context.get("password"),
+    sealed = email.context.get(SEALED_PASSWORD)
+    password = unseal(sealed) if sealed else email.context.get("password")
+    return {"email_address": email.recipient, "password": password,
+            "must_change": bool(email.context.get("must_change")),
             "group_names": email.context.get("group_names", []),
             "inviter_name": email.context.get("inviter_name"),
             "link": links("accounts.login"), "subject": subject}

@@ -1,8 +1,9 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (BooleanField, DateField, EmailField, PasswordField, RadioField, SelectField, StringField,
+                     TextAreaField, ValidationError)
 from wtforms.validators import DataRequired, Length, Optional
 
-from lms.forms import MultiCheckboxField
+from lms.forms import MultiCheckboxField, choices
 
 
 class InviteForm(FlaskForm):
@@ -26,8 +27,14 @@ class AccountForm(FlaskForm):
     email = EmailField("Email", [DataRequired(), Length(max=320)], render_kw={"autocomplete": "off"})
     first_name = StringField("First name", [DataRequired(), Length(max=100)])
     last_name = StringField("Last name", [DataRequired(), Length(max=100)])
-    password = PasswordField("Password", [DataRequired(), Length(min=8, max=500)],
+    password_choice = RadioField(
+        "Password", [Optional()], default="generate",
+        choices=choices([("generate", "Generate a temporary password and email it"), ("choose", "I choose the password")]),
+    )
+    password = PasswordField("The password you choose", [Optional(), Length(min=8, max=500)],
                              description="At least 8 characters.", render_kw={"autocomplete": "new-password"})
+    must_change_password = BooleanField("Ask for a new password at the first sign-in", default=True,
+                                        description="Always so for a generated password.")
     role = SelectField("Role", choices=[])
     groups = MultiCheckboxField("Groups", coerce=int, choices=[])
     language = SelectField("Language", choices=[])
@@ -35,6 +42,17 @@ class AccountForm(FlaskForm):
     send_email = BooleanField("Send an email with the sign-in details", default=True)
     include_password = BooleanField("Include the password in that email", default=False,
                                      description="Otherwise the email has a sign-in link only; give the password another way.")
+
+    def generates_password(self) -> bool:
+        """Generate one unless the admin chose their own; a post without the choice but with a
+        password (an older page, a script) uses that password."""
+        if self.password_choice.raw_data:
+            return self.password_choice.data == "generate"
+        return not self.password.data
+
+    def validate_password(self, field):
+        if not self.generates_password() and not field.data:
+            raise ValidationError("Enter the password, or choose to generate one.")
 
 
 class InvitationFilterForm(FlaskForm):

@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from lms.accounts.models import Role, User, UserStatus
+from lms.accounts.passwords import generate_temporary_password
 from lms.accounts.services import (
     check_deactivation_date,
     check_language,
@@ -29,6 +30,7 @@ from lms.errors import DomainError
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, UserNotice
 from lms.notifications.outbox import cancel_queued_emails, queue_emails
+from lms.notifications.sealed import sealed_password
 from lms.programs.cascade import enroll, withdraw_everything_of
 from lms.programs.models import ProgramSession
 from lms.tokens import hash_token, new_token
@@ -280,7 +282,7 @@ def issue_invitations(users, *, actor, now, role, language, message, send_email,
             now=now,
         )
     record_events(actor, "invitation.created", "invitation", [inv.id for inv in invitations],
-                  now=now, details={"role": role.value})
+                  now=now, details={"role": role.value}, person_ids=[inv.user_id for inv in invitations])
     return invitations
 
 
@@ -319,30 +321,43 @@ def tell_existing_members(users, group_names, *, actor, now, send_email):
 
 
 def set_account(
-    email, *, actor, now, first_name, last_name, password, role=Role.learner, group_ids=(),
+    email, *, actor, now, first_name, last_name, password=None, role=Role.learner, group_ids=(),
     deactivate_on=None, language=None, send_email=True, include_password=False,
+    generate_password=False, must_change_password=False,
 ) -> User:
-    """Create an active account with a password chosen by the admin ("Set an account").
+    """Create an active account with a password chosen by the admin ("Set an account"), or
+    with a temporary password generated here (`generate_password`), which the email carries
+    and the person must change at first sign-in.
 
-    The email carries a sign-in link; the password only if the admin asked for it, and it is
-    erased from the outbox once the email is sent or cancelled.
+    The email carries a sign-in link; the password only if the admin asked for it, sealed in
+    the outbox (lms.notifications.sealed) and erased once the email is sent or cancelled.
     """
+    if generate_password:
+        if not send_email:
+            raise DomainError("A generated password reaches the person only by email: keep Send the email on.",
+                              field="send_email")
+        password, include_password, must_change_password = generate_temporary_password(), True, True
     groups = _load_groups(group_ids)
     user = create_user(
         email, now=now, actor=actor, first_name=first_name, last_name=last_name, role=role,
         status=UserStatus.active, password=password or "", language=language,
         deactivate_on=deactivate_on,
     )
+    user.must_change_password = bool(must_change_password)
     for group in groups:
         add_group_members(group, [user.id], actor=actor, now=now)
     if send_email:
         context = {"group_names": [group.name for group in groups],
-                   "inviter_name": actor.display_name if actor else None}
+                   "inviter_name": actor.display_name if actor else None,
+                   "must_change": user.must_change_password}
         if include_password:
-            context["password"] = password
+            context.update(sealed_password(password))
         queue_emails([{"recipient": user.email, "user_id": user.id, "kind": "account_created",
                        "language": user.language, "context": context,
                        "dedupe_key": f"account_created:{user.id}"}], now=now)
+    record_event(actor, "user.password_set", "user", user.id, now=now,
+                 generated=bool(generate_password), emailed=bool(send_email and include_password),
+                 must_change=user.must_change_password)
     return user
 
 
@@ -401,7 +416,8 @@ def accept_invitation(invitation, *, first_name, last_name, password, now) -> Us
     user.status = UserStatus.active
     user.updated_at = now
     cancel_queued_emails(OutboxEmail.invitation_id == invitation.id, reason="invitation accepted")
-    record_event(user, "invitation.accepted", "invitation", invitation.id, now=now)
+    record_event(user, "invitation.accepted", "invitation", invitation.id, now=now,
+                 person_id=invitation.user_id)
     db.session.flush()
     return user
 
@@ -448,7 +464,8 @@ def resend_invitations(invitations, *, actor, now) -> tuple[list[Invitation], li
                       actor=actor, now=now, send_email=True)
     queue_emails([_invitation_email(inv, inv.user.email, "invitation") for inv in resent], now=now)
     for invitation in resent:
-        record_event(actor, "invitation.resent", "invitation", invitation.id, now=now)
+        record_event(actor, "invitation.resent", "invitation", invitation.id, now=now,
+                         person_id=invitation.user_id)
     return resent, refused
 
 
@@ -462,7 +479,8 @@ def cancel_invitations(invitations, *, actor, now) -> tuple[list[Invitation], li
         invitation.status = InvitationStatus.cancelled
         invitation.cancelled_at = invitation.updated_at = now
         cancel_queued_emails(OutboxEmail.user_id == invitation.user_id, reason="invitation cancelled")
-        record_event(actor, "invitation.cancelled", "invitation", invitation.id, now=now)
+        record_event(actor, "invitation.cancelled", "invitation", invitation.id, now=now,
+                         person_id=invitation.user_id)
         cancelled.append(invitation)
     db.session.flush()
     _withdraw(cancelled, now=now)

@@ -153,13 +153,16 @@ def account_new():
                 group_ids=form.groups.data, deactivate_on=form.deactivate_on.data,
                 language=form.language.data, send_email=form.send_email.data,
                 include_password=form.include_password.data,
+                generate_password=form.generates_password(),
+                must_change_password=form.must_change_password.data,
             )
         except DomainError as error:
             db.session.rollback()
             attach_error(form, error)
         else:
             db.session.commit()
-            flash(f"Account created for {user.email}.", "success")
+            flash(f"Account created for {user.email}." + (" A temporary password is on its way by email."
+                                                           if form.generates_password() else ""), "success")
             return redirect_after_post(url_for("users.user_detail", user_id=user.id))
     if form.errors or form.form_errors:
         status = 422

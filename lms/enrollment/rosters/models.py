@@ -87,3 +87,29 @@ class RosterMapping(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     updated_by: Mapped[User | None] = relationship(foreign_keys=[updated_by_id])
+
+
+class ImportRowOutcome(enum.StrEnum):
+    created = "created"
+    updated = "updated"
+    unchanged = "unchanged"
+    skipped = "skipped"
+
+
+class ImportJobRow(db.Model):
+    """What an import did with one roster line that named a person (rejected lines are the
+    job's errors): the report lists the people, each linked to their page."""
+
+    __tablename__ = "import_job_rows"
+    __table_args__ = (Index("ix_import_job_rows_job_id_outcome_line", "job_id", "outcome", "line"),)
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outcome: Mapped[ImportRowOutcome] = mapped_column(enum_type(ImportRowOutcome, "outcome"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+
+    def __repr__(self):
+        return f"<ImportJobRow {self.job_id}:{self.line} {self.outcome.value} {self.email}>"
