@@ -102,6 +102,7 @@ def _register_blueprints(app):
     from lms.accounts.manage import bp as users_bp
     from lms.accounts.registration import bp as registration_bp
     from lms.accounts.views import bp as accounts_bp
+    from lms.audit.views import bp as audit_bp
     from lms.enrollment.groups.views import bp as groups_bp
     from lms.enrollment.invitations.views import bp as invitations_bp
     from lms.enrollment.links.manage import bp as links_bp
@@ -122,6 +123,7 @@ def _register_blueprints(app):
     app.register_blueprint(joining_bp)
     app.register_blueprint(inbox_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(audit_bp)
     app.register_blueprint(programs_bp)
     app.register_blueprint(sessions_bp)
 

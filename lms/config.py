@@ -100,6 +100,14 @@ class Config:
         self.RATELIMIT_HEADERS_ENABLED = True
         self.LMS_JOIN_RATE_LIMIT = os.environ.get("LMS_JOIN_RATE_LIMIT", "30 per minute")
         self.LMS_LOGIN_RATE_LIMIT = os.environ.get("LMS_LOGIN_RATE_LIMIT", "10 per minute")
+        # Forgot password: requests per client address (then 429), and per email address (past
+        # it, requests get the usual answer and send nothing: a mailbox is not flooded).
+        self.LMS_FORGOT_PASSWORD_RATE_LIMIT = os.environ.get("LMS_FORGOT_PASSWORD_RATE_LIMIT", "5 per minute")
+        self.LMS_FORGOT_PASSWORD_PER_ADDRESS = os.environ.get("LMS_FORGOT_PASSWORD_PER_ADDRESS", "3 per hour")
+        # A Forgot password answer takes at least this long, whether or not the address has an
+        # account, so its timing does not tell.
+        self.LMS_FORGOT_PASSWORD_SECONDS = _float("LMS_FORGOT_PASSWORD_SECONDS", 0.4)
+        self.LMS_PASSWORD_RESET_MINUTES = _int("LMS_PASSWORD_RESET_MINUTES", 60)
         # Behind a reverse proxy, how many proxies' X-Forwarded-* headers to trust, so that rate
         # limits count each client's own address and not the proxy's (werkzeug's ProxyFix).
         self.LMS_TRUSTED_PROXIES = _int("LMS_TRUSTED_PROXIES", 0)
@@ -144,4 +152,6 @@ def config_for_testing(instance_path, database_uri):
     config.MAIL_SUPPRESS_SEND = False  # tests that send do so to a real local SMTP server
     # The whole suite signs in from one address; the rate-limit tests set their own limits.
     config.LMS_JOIN_RATE_LIMIT = config.LMS_LOGIN_RATE_LIMIT = "100000 per minute"
+    config.LMS_FORGOT_PASSWORD_RATE_LIMIT = config.LMS_FORGOT_PASSWORD_PER_ADDRESS = "100000 per minute"
+    config.LMS_FORGOT_PASSWORD_SECONDS = 0  # its own test sets it
     return config

@@ -55,6 +55,14 @@ def filters_from(args, build):
     return form if form.validate() else build(None)
 
 
+def list_args(*, keep_page=False):
+    """The query string of a list page, to carry into its pager and forms: empty values dropped,
+    and names url_for() reads itself (endpoint, _external, ...) too, so a hand-made URL cannot
+    break or redirect the page's links."""
+    return {key: value for key, value in request.args.items()
+            if value and key != "endpoint" and not key.startswith("_") and (keep_page or key != "page")}
+
+
 def get_or_404(model, ident):
     if not isinstance(ident, int) or not 0 < ident <= MAX_ID:
         abort(404)

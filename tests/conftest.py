@@ -220,6 +220,19 @@ def learner_client(app, make_user):
     return login(app.test_client(), make_user("learner@example.com"))
 
 
+@pytest.fixture
+def rate_limit(app, monkeypatch):
+    """Set a rate limit for this test; every count starts from zero and is forgotten after."""
+    from lms.extensions import limiter
+
+    def set_limit(name, value):
+        monkeypatch.setitem(app.config, name, value)
+        limiter.reset()
+
+    yield set_limit
+    limiter.reset()
+
+
 def htmx_headers(target):
     """Headers of an htmx request that swaps the element with id `target`."""
     return {"HX-Request": "true", "HX-Target": target, "HX-Current-URL": "http://localhost/"}

@@ -18,6 +18,10 @@ class LoginForm(FlaskForm):
     remember = BooleanField(_l("Keep me signed in on this device"))
 
 
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("Email"), [DataRequired(), Length(max=320)], render_kw={"autocomplete": "username"})
+
+
 class UserForm(FlaskForm):
     first_name = StringField("First name", [Length(max=100)])
     last_name = StringField("Last name", [Length(max=100)])
@@ -39,6 +43,10 @@ class UserForm(FlaskForm):
         render_kw={"maxlength": MAX_EXTERNAL_ID_LENGTH, "autocomplete": "off", "spellcheck": "false"},
     )  # checked by update_user (trimmed, unique), so the CLI and the page say the same
     groups = MultiCheckboxField("Groups", coerce=int, choices=[])
+    must_change_password = BooleanField(
+        "Must change password at next sign-in",
+        description="Every page asks for a new password until the person has chosen one.",
+    )
 
 
 class UserFilterForm(FlaskForm):

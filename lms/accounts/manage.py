@@ -6,7 +6,9 @@ from sqlalchemy import select
 from lms.accounts.deactivation import deactivate_user, reactivate_user
 from lms.accounts.forms import UserFilterForm, UserForm
 from lms.accounts.models import Role, User
+from lms.accounts.recovery import request_password_reset
 from lms.accounts.services import parse_labels, update_user, user_search_query
+from lms.audit.log import person_history
 from lms.clock import utcnow
 from lms.enrollment.groups.models import Group, GroupMembership
 from lms.enrollment.groups.services import group_names_by_user, groups_with_counts, set_user_groups
@@ -20,6 +22,7 @@ from lms.web import (
     download,
     filters_from,
     get_or_404,
+    list_args,
     page_number,
     redirect_after_post,
     render,
@@ -56,7 +59,7 @@ def user_list():
         query, page=page_number(), per_page=current_app.config["USERS_PER_PAGE"], error_out=False
     )
     groups = group_names_by_user([user.id for user in pagination.items])
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    args = list_args()
     return render(
         "users/list.html",
         "users/partials/_table.html",
@@ -97,6 +100,7 @@ def _user_form(user, formdata=None):
         form.external_id.data = user.external_id  # a form without the field (an older page) keeps the key
     if formdata is None:
         form.role.data = user.role.value
+        form.must_change_password.data = user.must_change_password
         form.labels.data = " | ".join(user.labels)
         form.groups.data = list(
             db.session.scalars(select(GroupMembership.group_id).where(GroupMembership.user_id == user.id))
@@ -127,6 +131,8 @@ def user_detail(user_id):
                     additional_info=form.additional_info.data,
                     deactivate_on=form.deactivate_on.data,
                     external_id=form.external_id.data,
+                    must_change_password=form.must_change_password.data if "must_change_password_shown" in request.form
+                    else None,
                 )
                 if set_user_groups(user, form.groups.data, actor=current_user, now=now):
                     changed.append("groups")
@@ -143,8 +149,27 @@ def user_detail(user_id):
         if form.errors:
             status = 422
     return render(
-        "users/detail.html", "users/partials/_form.html", ["user-form"], status=status, user=user, form=form
+        "users/detail.html", "users/partials/_form.html", ["user-form"], status=status, user=user, form=form,
+        history=person_history(user.id),
     )
+
+
+@bp.route("/<int:user_id>/password-link", methods=["POST"])
+def send_password_link(user_id):
+    """An admin sends someone who cannot sign in a link to choose a new password (an invited
+    person gets their invitation again)."""
+    user = get_or_404(User, user_id)
+    done = request_password_reset(user.email, now=utcnow(), actor=current_user)
+    db.session.commit()
+    if done == "reset":
+        flash(f"A link to choose a new password is on its way to {user.email}.", "success")
+    elif done == "invitation":
+        flash(f"{user.display_name} has not registered yet: their invitation was sent again.", "success")
+    else:  # a page older than a deactivation, or a cancelled invitation
+        flash(f"Nothing was sent: {user.display_name}'s account is {user.status.value}.", "error")
+    if wants_fragment("user-status"):
+        return render_template("users/partials/_status.html", user=user)
+    return redirect_after_post(url_for("users.user_detail", user_id=user.id))
 
 
 @bp.route("/<int:user_id>/deactivate", methods=["POST"])

@@ -195,9 +195,10 @@ def update_user(
     additional_info: str,
     deactivate_on: date | None,
     external_id: str | None,
+    must_change_password: bool | None = None,
 ):
-    """Edit a user's profile; returns the names of the fields that changed. `external_id`
-    empty or None clears it; one that someone else holds is a DomainError naming them, also
+    """Edit a user's profile; returns the names of the fields that changed. `must_change_password`
+    None leaves the flag as it is. `external_id` empty or None clears it; one that someone else holds is a DomainError naming them, also
     when another transaction gave it to them a moment ago (the unique constraint says so)."""
     role = Role(role)
     if deactivate_on != user.deactivate_on:
@@ -216,6 +217,9 @@ def update_user(
         "deactivate_on": deactivate_on,
         "external_id": external_id,
     }
+    if must_change_password is not None:
+        new_values["must_change_password"] = bool(must_change_password)
+    old_role = user.role
     changed = [name for name, value in new_values.items() if getattr(user, name) != value]
     if set(labels) != set(user.labels):
         changed.append("labels")
@@ -235,7 +239,8 @@ def update_user(
         if holder is None or holder.id == user_id:
             raise
         raise _external_id_taken(external_id, holder.email) from None
-    record_event(actor, "user.updated", "user", user.id, now=now, fields=changed)
+    details = {"role": {"from": old_role.value, "to": role.value}} if "role" in changed else {}
+    record_event(actor, "user.updated", "user", user.id, now=now, fields=changed, **details)
     return changed
 
 
@@ -274,9 +279,33 @@ def change_password(user: User, *, current_password: str, new_password: str, now
         user.password_hash = hash_password(new_password)
     except DomainError as error:
         raise DomainError(error.message, field="new_password") from None
+    user.must_change_password = False
     user.end_sessions()  # other devices sign in again with the new password
     user.updated_at = now
     record_event(user, "user.password_changed", "user", user.id, now=now)
+
+
+def choose_own_password(user: User, *, password: str, now):
+    """A person asked to change their password at sign-in (a temporary one, or an admin's
+    request) chooses their own: not the one they have."""
+    if user.password_hash and check_password_hash(user.password_hash, password or ""):
+        raise DomainError(_l("This is the password you have now: choose another one."), field="password")
+    user.password_hash = hash_password(password)
+    user.must_change_password = False
+    user.end_sessions()
+    user.updated_at = now
+    record_event(user, "user.password_changed", "user", user.id, now=now, required=True)
+
+
+def set_own_names(user: User, *, first_name: str, last_name: str, now) -> bool:
+    """A person corrects their own name; True when it changed."""
+    first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
+    if (first_name, last_name) == (user.first_name, user.last_name):
+        return False
+    user.first_name, user.last_name = first_name, last_name
+    user.updated_at = now
+    record_event(user, "user.updated", "user", user.id, now=now, fields=["first_name", "last_name"])
+    return True
 
 
 def set_language(user: User, language: str, *, now):

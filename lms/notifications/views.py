@@ -11,7 +11,7 @@ from lms.forms import choices
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.outbox import retry_email
 from lms.notifications.render import render_email
-from lms.web import get_or_404, page_number, redirect_after_post, render, roles_required
+from lms.web import get_or_404, list_args, page_number, redirect_after_post, render, roles_required
 
 bp = Blueprint("notifications", __name__)
 
@@ -32,7 +32,7 @@ def outbox():
         query = query.where(OutboxEmail.recipient.contains(q, autoescape=True))
     pagination = db.paginate(query.order_by(OutboxEmail.id.desc()), page=page_number(),
                              per_page=EMAILS_PER_PAGE, error_out=False)
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    args = list_args()
     statuses = choices([("", "Any status")] + [(s.value, s.value.title()) for s in OutboxStatus])
     return render("outbox/list.html", "outbox/partials/_table.html", ["outbox-table"],
                   pagination=pagination, args=args, status_filter=status, q=q, statuses=statuses)

@@ -489,7 +489,7 @@ def test_reactivate_button_through_htmx(admin_client, make_user):
     html = text(response)
     assert "<html" not in html
     assert "Status: active" in visible(html)
-    assert buttons(html) == ["Deactivate now"]
+    assert buttons(html) == ["Email a link to choose a new password", "Deactivate now"]
     assert "Ann Archer is reactivated." in visible(html)
     assert reload(user).status == UserStatus.active
 

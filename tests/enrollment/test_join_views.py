@@ -12,7 +12,7 @@ from lms.accounts.models import Role, User, UserStatus
 from lms.enrollment.groups.models import GroupMembership
 from lms.enrollment.links.models import InviteLink, InviteLinkUse, LinkSignup
 from lms.enrollment.links.services import create_link, join_link, link_token
-from lms.extensions import db, limiter
+from lms.extensions import db
 from lms.notifications.models import OutboxEmail
 from lms.notifications.render import render_email
 from lms.programs.models import Enrollment, EnrollmentStatus, ProgramSession, SessionGroup
@@ -796,18 +796,6 @@ def test_an_expired_confirmation_link_says_so(app, client, admin, group):
 
 
 # --- rate limits --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def rate_limit(app, monkeypatch):
-    """Set a rate limit for this test; every count starts from zero and is forgotten after."""
-
-    def set_limit(name, value):
-        monkeypatch.setitem(app.config, name, value)
-        limiter.reset()
-
-    yield set_limit
-    limiter.reset()
 
 
 def test_guessing_link_addresses_is_refused_for_a_while(app, client, admin, group, rate_limit):

@@ -392,7 +392,10 @@ def test_a_google_workspace_template_keeps_names_apart_and_passwords_only_as_pas
         assert password not in outcome.shown  # neither in the preview, the report nor the command's output
     assert {"Password Hash Function [UPLOAD ONLY]", "Org Unit Path [Required]", "New Primary Email [UPLOAD ONLY]",
             "Recovery Email", "Manager Email", "Department"} <= ignored_columns(outcome)
-    assert any("and 3 more" in warning for warning in outcome.warnings)  # 23 columns, the first 20 named
+    assert any("and 2 more" in warning for warning in outcome.warnings)  # 22 columns, the first 20 named
+    # "Change Password at Next Sign-In" is read: Sam (TRUE) is asked for a new password, Alex (FALSE) is not.
+    assert "Change Password at Next Sign-In" not in ignored_columns(outcome)
+    assert user_of("sam.nguyen@example.com").must_change_password and not user_of("alex.martin@example.com").must_change_password
     assert "grace.hopper@example.com" not in all_user_text() and "Finance" not in all_user_text()
     assert user_of("grace.hopper@example.com") is None and user_of("alex.recovery@example.net") is None
 

@@ -86,6 +86,7 @@ def account_created_email(email, links):
     password = unseal(sealed) if sealed else email.context.get("password")
     return {"email_address": email.recipient, "password": password,
             "must_change": bool(email.context.get("must_change")),
+            "password_renewed": bool(email.context.get("password_renewed")),
             "group_names": email.context.get("group_names", []),
             "inviter_name": email.context.get("inviter_name"),
             "link": links("accounts.login"), "subject": subject}

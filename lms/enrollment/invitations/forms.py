@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, EmailField, PasswordField, RadioField, SelectField, StringField,
-                     TextAreaField, ValidationError)
+                     TextAreaField)
 from wtforms.validators import DataRequired, Length, Optional
 
 from lms.forms import MultiCheckboxField, choices
@@ -49,10 +49,6 @@ class AccountForm(FlaskForm):
         if self.password_choice.raw_data:
             return self.password_choice.data == "generate"
         return not self.password.data
-
-    def validate_password(self, field):
-        if not self.generates_password() and not field.data:
-            raise ValidationError("Enter the password, or choose to generate one.")
 
 
 class InvitationFilterForm(FlaskForm):

@@ -337,6 +337,8 @@ def set_account(
             raise DomainError("A generated password reaches the person only by email: keep Send the email on.",
                               field="send_email")
         password, include_password, must_change_password = generate_temporary_password(), True, True
+    elif not password:
+        raise DomainError("Enter the password, or choose to generate one.", field="password")
     groups = _load_groups(group_ids)
     user = create_user(
         email, now=now, actor=actor, first_name=first_name, last_name=last_name, role=role,
@@ -412,6 +414,7 @@ def accept_invitation(invitation, *, first_name, last_name, password, now) -> Us
     user = invitation.user
     user.first_name, user.last_name = first_name, last_name
     user.password_hash = password_hash
+    user.must_change_password = False  # the password is the person's own
     user.role = invitation.role
     user.status = UserStatus.active
     user.updated_at = now

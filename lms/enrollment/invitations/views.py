@@ -39,6 +39,7 @@ from lms.web import (
     attach_error,
     filters_from,
     get_or_404,
+    list_args,
     page_number,
     redirect_after_post,
     render,
@@ -217,7 +218,7 @@ def invitation_list():
         query = query.where(Invitation.status == InvitationStatus(filters.status.data))
     query = query.order_by(Invitation.id.desc())
     pagination = db.paginate(query, page=page_number(), per_page=INVITATIONS_PER_PAGE, error_out=False)
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    args = list_args()
     return render("invitations/list.html", "invitations/partials/_table.html", ["invitation-table"],
                   filters=filters, pagination=pagination, now=now, args=args, **_row_context(pagination.items, now))
 
@@ -288,7 +289,7 @@ def invitation_bulk():
         done, refused = service(invitations, actor=current_user, now=utcnow())
         db.session.commit()
         _flash_bulk("resent" if action == "resend" else "cancelled", done, refused)
-    return redirect_after_post(url_for("invitations.invitation_list", **{k: v for k, v in request.args.items() if v}))
+    return redirect_after_post(url_for("invitations.invitation_list", **list_args(keep_page=True)))
 
 
 def _withdrawal_words(group_names, pending_sessions, *, done=False):

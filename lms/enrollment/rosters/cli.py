@@ -18,27 +18,33 @@ def register(lms_cli):
     @click.option("--sheet", help="The XLSX sheet to read (default: the first that holds a roster).")
     @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
     @click.option("--strict", is_flag=True, help="Write nothing if any row is invalid.")
+    @click.option("--generate-passwords", is_flag=True,
+                  help="Give every new account whose row has no password a generated temporary password by email "
+                       "(instead of an invitation); a row with send_email 0 is still invited without one. "
+                       "A password cell *generate* does so for its row.")
     @json_option
-    def import_command(file, kind, mode, mappings, sheet, dry_run, strict, as_json):
+    def import_command(file, kind, mode, mappings, sheet, dry_run, strict, generate_passwords, as_json):
         """Import a roster (DESIGN §4); FILE may be - for standard input. The import is listed
         under Past imports, as the page's are."""
         from flask import current_app
 
         from lms.clock import utcnow
+        from lms.enrollment.rosters.importer import defaults_for
         from lms.enrollment.rosters.jobs import dry_run_import, import_roster
         from lms.enrollment.rosters.parser import RosterUnreadable
         from lms.extensions import db
 
         data, filename = file.read(), _filename(file)
         mapping = _mapping(mappings, as_json)
+        defaults = defaults_for(generate_passwords=generate_passwords)
         try:
             if dry_run:  # a dry run writes nothing, not even the job
                 report = dry_run_import(data, filename=filename, kind=kind, mode=mode, strict=strict, now=utcnow(),
-                                        mapping=mapping, sheet=sheet)
+                                        mapping=mapping, sheet=sheet, defaults=defaults)
                 db.session.rollback()
             else:
                 job, report = import_roster(data, filename=filename, kind=kind, mode=mode, strict=strict,
-                                            actor=None, now=utcnow(), mapping=mapping, sheet=sheet)
+                                            actor=None, now=utcnow(), mapping=mapping, sheet=sheet, defaults=defaults)
         except RosterUnreadable as error:
             fail(as_json, str(error))
         if not dry_run and report is None:  # the job failed; it says why (and is under Past imports)

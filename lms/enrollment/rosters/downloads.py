@@ -29,7 +29,11 @@ INSTRUCTIONS = [
                      "as the import's mode says. Each email once per roster."),
     ("labels", "no", "Several values separated by |, for example: France | North."),
     ("send_email", "no", "1 to email the person (the default), 0 not to."),
-    ("password", "no", "Empty: the email invites the person to choose a password. Otherwise at least 8 characters."),
+    ("password", "no", "Empty: the email invites the person to choose a password (or, when the import's option "
+                       "“Give everyone without a password a generated temporary password by email” is ticked, "
+                       "brings them one). *generate*: the email brings a temporary password generated for them, "
+                       "which they replace with their own at the first sign-in (send_email must not be 0). "
+                       "Otherwise at least 8 characters."),
     ("language", "no", "The language of the emails and pages: {languages}. Empty: the platform's default."),
     ("additional_info", "no", "Free text, for example a job title."),
     ("groups", "no", "Group ids or exact group names separated by |. Joining a group enrols the person "
@@ -37,6 +41,14 @@ INSTRUCTIONS = [
     ("role", "no", "learner (the default; trainee also works), manager or admin."),
     ("deactivate_on", "no", "A date after today (a date cell, or text as YYYY-MM-DD): the account is "
                             "deactivated at the start of that day."),
+]
+# Columns the template leaves out, which a roster may add (after the others, with their header).
+OPTIONAL_INSTRUCTIONS = [
+    ("external_id", "no", "The person's id in the HR system (unique): update and fill match people by it "
+                          "before their email."),
+    ("must_change_password", "no", "1 to ask the person for a new password at their next sign-in, 0 not to "
+                                   "(also yes/no, true/false). Moodle's forcepasswordchange means the same. "
+                                   "A *generate* password always asks."),
 ]
 
 
@@ -83,6 +95,10 @@ def roster_template(languages) -> bytes:
         cell.font = Font(bold=True)
     for name, required, text in INSTRUCTIONS:
         notes.append([name, required, text.format(languages=", ".join(languages))])
+    notes.append([])
+    notes.append(["Other columns a roster may have (add them after the others, with this header):"])
+    for name, required, text in OPTIONAL_INSTRUCTIONS:
+        notes.append([name, required, text])
     notes.column_dimensions["A"].width = 16
     notes.column_dimensions["B"].width = 10
     notes.column_dimensions["C"].width = 110
@@ -102,7 +118,8 @@ def rejected_rows_csv(job) -> str:
     lines = [f"# Rows rejected by import {job.id}" + (f" of {job.filename}" if job.filename else "")
              + ". Fix them and import this file again; lines starting with # are ignored."]
     if "password" in job.options.get("columns", []):
-        lines.append("# Passwords are not kept: type them again, or leave them empty to send an invitation.")
+        lines.append("# Passwords are not kept (a *generate* is): type them again, or leave them empty to send an "
+                     "invitation.")
     # The file's own header (read again the same way), or the fields its columns were read as.
     header = job.options.get("header") or [name or f"not imported {index + 1}" for index, name
                                            in enumerate(job.options.get("columns") or COLUMNS)]

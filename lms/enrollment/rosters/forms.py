@@ -1,7 +1,7 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField
 from wtforms import BooleanField, DateField, FieldList, HiddenField, RadioField, SelectField, TextAreaField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Length, Optional, ValidationError
 
 from lms.enrollment.rosters.headers import FIELD_LABELS, FIELDS, IGNORE
 from lms.forms import MultiCheckboxField, choices
@@ -34,6 +34,17 @@ class ImportForm(FlaskForm):
     send_email = BooleanField("Send emails", default=True,
                               description="For rows with an empty send_email: an invitation, or the sign-in "
                                           "details when the row sets a password.")
+    generate_passwords = BooleanField(
+        "Give everyone without a password a generated temporary password by email",
+        description="For new accounts whose row leaves the password empty: instead of an invitation, the email "
+                    "brings a password generated for them, which they replace with their own at the first "
+                    "sign-in. A row with send_email 0 is still invited without an email. In any row, "
+                    "*generate* as the password does the same.")
+
+    def validate_generate_passwords(self, field):
+        if field.data and not self.send_email.data:
+            raise ValidationError("A generated password reaches people only by email: tick Send emails too, "
+                                  "or untick this.")
 
 
 class ColumnsForm(FlaskForm):

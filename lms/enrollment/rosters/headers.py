@@ -17,7 +17,7 @@ import unicodedata
 # of a roster without a header); then those a header or a mapping may name.
 TEMPLATE_FIELDS = ("last_name", "first_name", "email", "labels", "send_email", "password", "language",
                    "additional_info", "groups", "role", "deactivate_on")
-FIELDS = TEMPLATE_FIELDS + ("external_id", "full_name", "admin")
+FIELDS = TEMPLATE_FIELDS + ("external_id", "full_name", "admin", "must_change_password")
 LIST_FIELDS = ("labels", "groups")  # several columns may fill one of these: their values add up
 
 FIELD_LABELS = {
@@ -26,6 +26,7 @@ FIELD_LABELS = {
     "additional_info": "Additional information", "groups": "Groups", "role": "Role",
     "deactivate_on": "Deactivate on (date)", "external_id": "External id (HR system)",
     "full_name": "Full name (split into first and last)", "admin": "Admin (TRUE makes the role admin)",
+    "must_change_password": "Must change the password at the next sign-in (1/0)",
 }
 
 ALIASES = {
@@ -50,6 +51,11 @@ ALIASES = {
                     "numéro d'employé", "personeelsnummer"),
     "full_name": ("full name", "fullname", "name", "display name", "nom complet", "naam", "volledige naam"),
     "admin": ("admin", "is admin", "administrator"),
+    # Moodle's upload users file says forcepasswordchange; Google Workspace's template
+    # "Change Password at Next Sign-In".
+    "must_change_password": ("must change password", "force password change", "forcepasswordchange",
+                             "change password at next sign-in", "change password at next login",
+                             "changer le mot de passe", "wachtwoord wijzigen"),
 }
 # Numbered columns (Moodle's cohort1, group1, group2...): a family of names for one field.
 NUMBERED = {"groups": ("group", "groupe", "groep", "cohort", "cohorte")}
@@ -95,8 +101,9 @@ def field_of(name) -> str | None:
 
 
 def looks_like_password(name) -> bool:
+    """A column that may hold passwords (its values are masked); not the must-change flag's."""
     key = header_key(name)
-    return any(word in key for word in PASSWORD_LIKE)
+    return any(word in key for word in PASSWORD_LIKE) and field_of(name) != "must_change_password"
 
 
 def aliases_markdown() -> str:

@@ -3,11 +3,19 @@
 `plan_import` decides each row's action (create / update / unchanged / skip / error) from the
 database as it is, without writing: it is the preview, and a dry run. `run_import` writes the
 plan batch by batch: accounts, labels, invitations or account emails, group memberships (which
-enroll people in the groups' sessions, R2). It never commits; the caller does (the CLI once,
-a background job after each batch so its progress shows, or once when the import is strict).
+enroll people in the groups' sessions, R2), and, for a job, what it did with each person
+(ImportJobRow, the report's people). It never commits; the caller does (the CLI once, a
+background job after each batch so its progress shows, or once when the import is strict).
+
+A password cell `*generate*` (or the import's option for new accounts without a password) asks
+for a temporary password: it is generated as its batch is written, hashed with the others, and
+kept readable only in the email that brings it, sealed in the outbox (lms.notifications.sealed);
+the person must choose their own at first sign-in. The plan, the job and the audit trail only
+ever say "generated".
 """
 import os
 import re
+import secrets
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -17,22 +25,29 @@ from sqlalchemy import delete, func, select, update
 from werkzeug.security import generate_password_hash
 
 from lms.accounts.models import Role, User, UserLabel, UserStatus
-from lms.audit.services import record_event
+from lms.accounts.passwords import GENERATE, generate_temporary_password
+from lms.audit.services import record_event, record_events
 from lms.clock import platform_today
 from lms.db_utils import chunked, insert_rows
 from lms.enrollment.groups.models import GroupMembership
 from lms.enrollment.groups.services import add_group_members, resolve_groups
 from lms.enrollment.invitations.models import Invitation, InvitationStatus
 from lms.enrollment.invitations.services import issue_invitations, tell_existing_members
+from lms.enrollment.rosters.models import ImportJobRow, ImportRowOutcome
 from lms.enrollment.rosters.parser import RosterError
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.outbox import cancel_queued_emails, queue_emails
+from lms.notifications.sealed import sealed_password
 
 MODES = ("create", "update", "fill")
 BATCH_SIZE = 1000
 PARALLEL_HASHING_FROM = 16  # fewer passwords than this are hashed in this process
 PROFILE_FIELDS = ("first_name", "last_name", "language", "role", "additional_info", "deactivate_on", "external_id")
+GENERATED_BY_EMAIL = ("A generated password reaches the person only by email, so this row must send it: "
+                      "set send_email to 1 (or leave it empty), or type a password.")
+_TEMPORARY = ("must_change_password is 0, but a generated password is temporary: the person chooses their own "
+              "at the first sign-in. Leave must_change_password empty (or 1), or type a password.")
 
 
 @dataclass
@@ -48,6 +63,7 @@ class PlannedRow:
     user_id: int | None = None
     source: list = field(default_factory=list)
     activated: bool = False  # an invited account the row's password set up
+    generated: bool = False  # gets a temporary password, generated as the row is written and emailed
 
 
 @dataclass
@@ -71,11 +87,14 @@ class ImportReport:
         return result | ({"sheet": self.sheet} if self.sheet is not None else {})
 
 
-def defaults_for(*, language=None, role=None, groups=(), deactivate_on=None, send_email=True):
-    """The values a row takes for the fields it leaves empty (the import form's defaults)."""
+def defaults_for(*, language=None, role=None, groups=(), deactivate_on=None, send_email=True,
+                 generate_passwords=False):
+    """The values a row takes for the fields it leaves empty (the import form's defaults).
+    `generate_passwords`: a new account whose row has no password (and sends its email) gets a
+    generated temporary password by email rather than an invitation."""
     return {"language": language or current_app.config["LMS_DEFAULT_LANGUAGE"],
             "role": Role(role or Role.learner).value, "groups": list(groups),
-            "deactivate_on": deactivate_on, "send_email": send_email}
+            "deactivate_on": deactivate_on, "send_email": send_email, "generate_passwords": bool(generate_passwords)}
 
 
 def plan_import(roster, *, mode="create", defaults=None, now, actor=None, progress=None) -> list[PlannedRow]:
@@ -152,10 +171,19 @@ def _memberships(user_ids):
     return groups
 
 
+ROW_ONLY_DEFAULTS = ("groups", "generate_passwords")  # defaults that are not an account's values
+
+
 def _plan_row(row, user, memberships, groups, defaults, mode, today, actor_id=None, email_holder=None):
-    values = {**{key: value for key, value in defaults.items() if key != "groups"}, **row.values}
+    values = {**{key: value for key, value in defaults.items() if key not in ROW_ONLY_DEFAULTS}, **row.values}
     planned = PlannedRow(line=row.line, email=row.email, action="error", values=values, given=row.values,
                          errors=list(row.errors), source=row.source)
+    if row.values.get("password") == GENERATE:
+        if row.values.get("send_email") is False:
+            planned.errors.append(RosterError(row.line, "send_email", "send_email is 0, but the password is "
+                                              f"{GENERATE}. {GENERATED_BY_EMAIL}"))
+        if row.values.get("must_change_password") is False:
+            planned.errors.append(RosterError(row.line, "must_change_password", _TEMPORARY))
     references = row.values.get("groups") or defaults["groups"]
     unknown = [part for reference in references if groups.get(str(reference).strip()) is None
                for part in (_parts(reference, groups) or [reference])]
@@ -172,6 +200,7 @@ def _plan_row(row, user, memberships, groups, defaults, mode, today, actor_id=No
                        for group in (found if isinstance(found, list) else [found])}.values())
     if user is None:
         planned.action, planned.new_groups = "create", row_groups
+        _plan_generated_password(planned, row, defaults)
         return planned
     planned.user_id = user.id
     if mode == "create":
@@ -179,6 +208,15 @@ def _plan_row(row, user, memberships, groups, defaults, mode, today, actor_id=No
         return planned
     planned.new_groups = [group for group in row_groups if group.id not in memberships.get(user.id, set())]
     planned.changes = _changes(user, row.values, mode)
+    if planned.changes.get("password") == GENERATE:
+        if user.status == UserStatus.deactivated:
+            _reject(planned, "password", f"{user.email}'s account is deactivated: a generated password would "
+                                         "not let them sign in. Reactivate the account first (or leave the "
+                                         "password empty).")
+            return planned
+        planned.generated = True
+        if not user.must_change_password:
+            planned.changes["must_change_password"] = True
     if row.email and row.email != user.email:  # matched by its external id: the HR system has a new email
         if email_holder is not None:
             _reject(planned, "email", f"{row.email} is the email of another account, while the external id "
@@ -195,6 +233,22 @@ def _plan_row(row, user, memberships, groups, defaults, mode, today, actor_id=No
             return planned
     planned.action = "update" if planned.changes or planned.new_groups else "unchanged"
     return planned
+
+
+def _plan_generated_password(planned, row, defaults):
+    """A new account gets a generated temporary password when its row says *generate*, or when
+    the import's option asks for one for every new account without a password that sends its
+    email (a row with send_email 0 is invited without an email, as without the option)."""
+    if "password" not in row.values and defaults.get("generate_passwords") and planned.values["send_email"]:
+        if row.values.get("must_change_password") is False:
+            _reject(planned, "must_change_password",
+                    "must_change_password is 0, but the import gives new accounts without a password a generated "
+                    "one, which is temporary. Type a password for this row, or leave must_change_password empty.")
+            return
+        planned.values["password"] = GENERATE
+    if planned.values.get("password") == GENERATE:
+        planned.generated = True
+        planned.values["must_change_password"] = True
 
 
 def _parts(reference, groups):
@@ -223,6 +277,10 @@ def _changes(user, given, mode):
         del changes["external_id"]
     if "password" in given and (mode == "update" or user.password_hash is None):
         changes["password"] = given["password"]
+    # The flag goes with the password: fill sets it only on an account that has none yet.
+    if "must_change_password" in given and given["must_change_password"] != user.must_change_password \
+            and (mode == "update" or user.password_hash is None):
+        changes["must_change_password"] = given["must_change_password"]
     return changes
 
 
@@ -238,12 +296,14 @@ class Resume:
 
 
 def run_import(roster, *, actor, now, mode="create", defaults=None, strict=False, dry_run=False,
-               progress=None, checked=None, before_write=None, resume: Resume | None = None) -> ImportReport:
+               progress=None, checked=None, before_write=None, resume: Resume | None = None,
+               job_id=None) -> ImportReport:
     """Plan, then write the valid rows (all or none when strict). `checked(rows)` is called after
     each batch planned; then for each batch, `before_write()` once its passwords are hashed and
     just before it writes, and `progress(done, report)` after. With `resume`, the plan's first
-    `resume.rows` rows are already written: they are counted as the job counted them. Nothing
-    is committed here."""
+    `resume.rows` rows are already written: they are counted as the job counted them. With
+    `job_id` (the ImportJob running it), each batch also records what it did with each person
+    (ImportJobRow), in the batch's own writes. Nothing is committed here."""
     planned = plan_import(roster, mode=mode, defaults=defaults, now=now, actor=actor, progress=checked)
     report = report_of_plan(roster, planned, dry_run=dry_run)
     if dry_run:
@@ -259,10 +319,12 @@ def run_import(roster, *, actor, now, mode="create", defaults=None, strict=False
     emails_before = report.emails_queued
     first_email_id = db.session.scalar(select(func.max(OutboxEmail.id))) or 0
     for batch in chunked(planned[done:], BATCH_SIZE):
-        hashes = _hash_passwords_of(batch)  # the slow part, before the batch takes any lock
+        hashes, temporary = _hash_passwords_of(batch)  # the slow part, before the batch takes any lock
         if before_write is not None:
             before_write()
-        _write(batch, hashes, actor=actor, now=now)
+        _write(batch, hashes, temporary, actor=actor, now=now, job_id=job_id)  # seals them in their emails
+        if job_id is not None:
+            _record_people(batch, job_id)
         count_actions(report, batch)
         done += len(batch)
         report.emails_queued = emails_before + db.session.scalar(
@@ -270,7 +332,7 @@ def run_import(roster, *, actor, now, mode="create", defaults=None, strict=False
         if progress is not None:
             progress(done, report)
     record_event(actor, "roster.imported", "user", None, now=now, mode=mode, rows=report.total_rows,
-                 created=report.created, updated=report.updated, rejected=report.rejected)
+                 created=report.created, updated=report.updated, rejected=report.rejected, job_id=job_id)
     return report
 
 
@@ -284,6 +346,8 @@ def report_of_plan(roster, planned, *, dry_run=False) -> ImportReport:
 
 
 COUNTERS = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped"}
+OUTCOMES = {"create": ImportRowOutcome.created, "update": ImportRowOutcome.updated,
+            "unchanged": ImportRowOutcome.unchanged, "skip": ImportRowOutcome.skipped}
 
 
 def count_actions(report, rows):
@@ -293,19 +357,57 @@ def count_actions(report, rows):
 
 
 def _hash_passwords_of(batch):
-    """line -> password hash, for the rows of the batch that set a password."""
+    """({line: password hash}, {line: temporary password}) for the rows of the batch that set a
+    password; the temporary ones are generated here, for the rows that ask for one."""
     rows = [row for row in batch if (row.action == "create" and row.values.get("password"))
             or (row.action == "update" and "password" in row.changes)]
-    passwords = [row.values["password"] if row.action == "create" else row.changes["password"] for row in rows]
-    return dict(zip((row.line for row in rows), hash_passwords(passwords), strict=True))
+    temporary = {row.line: generate_temporary_password() for row in rows if row.generated}
+    passwords = [temporary.get(row.line) or (row.values if row.action == "create" else row.changes)["password"]
+                 for row in rows]
+    return dict(zip((row.line for row in rows), hash_passwords(passwords), strict=True)), temporary
 
 
-def _write(batch, hashes, *, actor, now):
+def _write(batch, hashes, temporary=None, *, actor, now, job_id=None):
+    temporary = temporary or {}
     creates = [row for row in batch if row.action == "create"]
     updates = [row for row in batch if row.action == "update"]
-    _create_accounts(creates, hashes, actor=actor, now=now)
-    _update_accounts(updates, hashes, now=now)
+    _create_accounts(creates, hashes, temporary, actor=actor, now=now)
+    _update_accounts(updates, hashes, temporary, actor=actor, now=now, job_id=job_id)
     _join_groups(creates + updates, actor=actor, now=now)
+    generated = [row.user_id for row in creates + updates if row.generated]
+    if generated:  # who set it and how, never the password or its hash
+        record_events(actor, "user.password_set", "user", generated, now=now,
+                      details={"generated": True, "emailed": True, "must_change": True, "job_id": job_id})
+
+
+def _record_people(batch, job_id):
+    """What the import did with each person the batch names (the report lists them): written
+    with the batch, so a job resumed after its last committed batch lists every line once."""
+    insert_rows(ImportJobRow, [{"job_id": job_id, "line": row.line, "outcome": OUTCOMES[row.action],
+                                "user_id": row.user_id, "email": row.email}
+                               for row in batch if row.action in OUTCOMES])
+
+
+def _account_email(row, temporary, *, inviter=None, group_names=(), renewed=False, dedupe_key=None, language=None):
+    """The account_created email of a row: the account is ready (or, `renewed`, has a new
+    password); a generated password travels sealed in it. `language`: the account's, when the
+    row is not the one that sets it (an update)."""
+    must_change = row.changes.get("must_change_password", row.values.get("must_change_password"))
+    context = {"group_names": list(group_names), "inviter_name": inviter,
+               "must_change": bool(row.generated or must_change)}
+    if row.generated:
+        context.update(sealed_password(temporary[row.line]))
+    if renewed:
+        context["password_renewed"] = True
+    return {"recipient": row.email, "user_id": row.user_id, "kind": "account_created",
+            "language": language or row.values["language"], "context": context,
+            "dedupe_key": dedupe_key or f"account_created:{row.user_id}"}
+
+
+def _one_time_key(row, job_id):
+    """A dedupe key for an email that must go even if the person had one of its kind before
+    (a new temporary password): one per person and job."""
+    return f"account_created:{row.user_id}:" + (f"import-{job_id}" if job_id is not None else secrets.token_hex(8))
 
 
 def hash_passwords(passwords):
@@ -318,7 +420,7 @@ def hash_passwords(passwords):
         return list(pool.map(generate_password_hash, passwords, chunksize=max(1, len(passwords) // (workers * 4))))
 
 
-def _create_accounts(rows, hashes_by_line, *, actor, now):
+def _create_accounts(rows, hashes_by_line, temporary, *, actor, now):
     if not rows:
         return
     hashes = {row.email: hashes_by_line[row.line] for row in rows if row.line in hashes_by_line}
@@ -328,7 +430,8 @@ def _create_accounts(rows, hashes_by_line, *, actor, now):
          "status": UserStatus.active if row.email in hashes else UserStatus.invited,
          "password_hash": hashes.get(row.email), "language": row.values["language"],
          "additional_info": row.values.get("additional_info", ""), "deactivate_on": row.values.get("deactivate_on"),
-         "external_id": row.values.get("external_id"), "created_at": now, "updated_at": now}
+         "external_id": row.values.get("external_id"),
+         "must_change_password": bool(row.values.get("must_change_password")), "created_at": now, "updated_at": now}
         for row in rows])
     users = {user.email: user for user in db.session.scalars(select(User).where(User.email.in_([row.email for row in rows])))}
     for row in rows:
@@ -336,7 +439,8 @@ def _create_accounts(rows, hashes_by_line, *, actor, now):
     insert_rows(UserLabel, [{"user_id": row.user_id, "label": label}
                             for row in rows for label in row.values.get("labels", [])])
     # Without a password the email invites them to choose one (R8); with one, it says the
-    # account is ready. Invitations are issued per role, language and send_email.
+    # account is ready (and brings a generated password, whatever send_email the form gave:
+    # it reaches them no other way). Invitations are issued per role, language and send_email.
     to_invite = {}
     for row in rows:
         if row.email not in hashes:
@@ -346,14 +450,11 @@ def _create_accounts(rows, hashes_by_line, *, actor, now):
         issue_invitations(people, actor=actor, now=now, role=Role(role), language=language, message="",
                            send_email=send_email, group_names=None)
     inviter = actor.display_name if actor else None
-    queue_emails([{"recipient": row.email, "user_id": row.user_id, "kind": "account_created",
-                   "language": row.values["language"],
-                   "context": {"group_names": [group.name for group in row.new_groups], "inviter_name": inviter},
-                   "dedupe_key": f"account_created:{row.user_id}"}
-                  for row in rows if row.email in hashes and row.values["send_email"]], now=now)
+    queue_emails([_account_email(row, temporary, inviter=inviter, group_names=[group.name for group in row.new_groups])
+                  for row in rows if row.email in hashes and (row.values["send_email"] or row.generated)], now=now)
 
 
-def _update_accounts(rows, hashes_by_line, *, now):
+def _update_accounts(rows, hashes_by_line, temporary, *, actor, now, job_id=None):
     changed = [row for row in rows if row.changes]
     if not changed:
         return
@@ -366,7 +467,14 @@ def _update_accounts(rows, hashes_by_line, *, now):
                 for name in fields if name != "password"},
              **({"password_hash": hashes[row.user_id]} if "password" in fields else {})}
             for row in same])
-    _activate_invited([row for row in changed if "password" in row.changes], now=now)
+    _activate_invited([row for row in changed if "password" in row.changes], temporary, now=now, job_id=job_id)
+    # Someone who had set up their account gets their new temporary password by email.
+    renewed = [row for row in changed if row.generated and not row.activated]
+    inviter = actor.display_name if actor else None
+    for batch in chunked(renewed):
+        languages = _languages([row.user_id for row in batch])
+        queue_emails([_account_email(row, temporary, inviter=inviter, renewed=True, language=languages[row.user_id],
+                                     dedupe_key=_one_time_key(row, job_id)) for row in batch], now=now)
     for row in changed:
         if "email" in row.changes:  # what is still to be sent goes to the new address
             db.session.execute(update(OutboxEmail).where(OutboxEmail.user_id == row.user_id,
@@ -379,31 +487,36 @@ def _update_accounts(rows, hashes_by_line, *, now):
                                 for row in batch for label in row.changes["labels"]])
 
 
-def _activate_invited(rows, *, now):
+def _activate_invited(rows, temporary, *, now, job_id=None):
     """A roster that gives a password to someone only invited so far sets up their account: it
     becomes active (they sign in with that password), and their pending invitation is closed
-    as used, with its unsent emails; the row's send_email tells them their account is ready."""
+    as used, with its unsent emails; the row's send_email tells them their account is ready
+    (a generated password is always sent: it reaches them no other way)."""
     for batch in chunked(rows):
-        invited = set(db.session.scalars(select(User.id).where(
-            User.id.in_([row.user_id for row in batch]), User.status == UserStatus.invited)))
+        invited = dict(db.session.execute(select(User.id, User.language).where(
+            User.id.in_([row.user_id for row in batch]), User.status == UserStatus.invited)).all())
         if not invited:
             continue
-        db.session.execute(update(User).where(User.id.in_(invited))
+        db.session.execute(update(User).where(User.id.in_(list(invited)))
                            .values(status=UserStatus.active, updated_at=now)
                            .execution_options(synchronize_session=False))
         pending = db.session.scalars(select(Invitation.id).where(
-            Invitation.user_id.in_(invited), Invitation.status == InvitationStatus.pending)).all()
+            Invitation.user_id.in_(list(invited)), Invitation.status == InvitationStatus.pending)).all()
         db.session.execute(update(Invitation).where(Invitation.id.in_(pending))
                            .values(status=InvitationStatus.accepted, responded_at=now, updated_at=now)
                            .execution_options(synchronize_session=False))
         cancel_queued_emails(OutboxEmail.invitation_id.in_(pending), reason="account set up by a roster")
-        queue_emails([{"recipient": row.email, "user_id": row.user_id, "kind": "account_created",
-                       "language": row.values["language"], "context": {"group_names": [], "inviter_name": None},
-                       "dedupe_key": f"account_created:{row.user_id}"}
-                      for row in batch if row.user_id in invited and row.values["send_email"]], now=now)
+        queue_emails([_account_email(row, temporary, language=invited[row.user_id],
+                                     dedupe_key=_one_time_key(row, job_id) if row.generated else None)
+                      for row in batch if row.user_id in invited and (row.values["send_email"] or row.generated)],
+                     now=now)
         for row in batch:
             if row.user_id in invited:
                 row.activated = True
+
+
+def _languages(user_ids):
+    return dict(db.session.execute(select(User.id, User.language).where(User.id.in_(user_ids))).all())
 
 
 def _join_groups(rows, *, actor, now):

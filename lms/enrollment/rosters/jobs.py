@@ -13,10 +13,15 @@ every batch first checks, in its own transaction, that the job is still its own 
 two workers never write one job. When the worker dies the next one takes the job over at once
 and resumes after its last committed batch, counting what was already written. A strict job
 writes everything in one transaction: all or nothing.
+
+Each batch also writes what it did with each person (ImportJobRow), in its own transaction, so
+the report's people (`people_of_import`, a page at a time) list every line once, however often
+the job was taken over.
 """
 import hashlib
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flask import current_app
@@ -24,6 +29,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from lms.accounts.models import User
+from lms.accounts.passwords import GENERATE
 from lms.clock import utcnow
 from lms.enrollment.rosters.importer import (
     ImportReport,
@@ -35,7 +41,7 @@ from lms.enrollment.rosters.importer import (
     run_import,
 )
 from lms.enrollment.rosters.headers import looks_like_password
-from lms.enrollment.rosters.models import ImportJob, ImportJobStatus, RosterMapping
+from lms.enrollment.rosters.models import ImportJob, ImportJobRow, ImportJobStatus, ImportRowOutcome, RosterMapping
 from lms.enrollment.rosters.parser import XLSX_MAGIC, RosterUnreadable, cell_text, load_roster
 from lms.errors import DomainError
 from lms.extensions import db
@@ -208,7 +214,7 @@ def _preview_row(row, columns):
         if name is not None and cell_text(value):
             given[name] = " | ".join(filter(None, (given.get(name), cell_text(value))))
     if row.errors:
-        cells = {name: ("••••••" if name == "password" and text else text) for name, text in given.items()}
+        cells = {name: (_shown(text, name) if name == "password" else text) for name, text in given.items()}
     else:
         # A new account shows every value it gets (the defaults too); an existing one what
         # the row gives. Groups: those the person joins.
@@ -225,8 +231,8 @@ def _preview_row(row, columns):
 
 
 def _shown(value, name=None):
-    if name == "password":
-        return "••••••" if value else ""
+    if name == "password":  # never the password; a temporary one is generated when the row is imported
+        return "generated" if is_generate(value) else "••••••" if value else ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
@@ -234,6 +240,11 @@ def _shown(value, name=None):
     if isinstance(value, date):
         return value.isoformat()
     return "" if value is None else str(value)
+
+
+def is_generate(value) -> bool:
+    """A password cell asking for a generated temporary password (*generate*, in any case)."""
+    return isinstance(value, str) and value.strip().casefold() == GENERATE
 
 
 def start_import_job(job, *, now) -> None:
@@ -363,7 +374,7 @@ def _run_job(job_id, *, now, worker, actor) -> tuple[ImportJob | None, ImportRep
 
         report = run_import(roster, actor=actor, now=now, mode=job.mode, defaults=defaults,
                             strict=job.is_strict, progress=progress, checked=checked,
-                            before_write=before_write, resume=resume)
+                            before_write=before_write, resume=resume, job_id=job.id)
         _hold(job, worker)
     except LeaseLost:
         log.warning("import job %s was taken over by another worker; %s stops", job_id, worker.id)
@@ -410,14 +421,15 @@ def _record(job, report, *, done):
 
 def _errors_with_rows(errors, roster):
     """The report's errors with each rejected row's cells (for "Download rejected rows"); the
-    password cell is left out, as the job keeps no password."""
+    password cell is left out, as the job keeps no password (a *generate* is no password: kept)."""
     cells_by_line = {row.line: row.source for row in roster.rows}
     titles = roster.layout.titles if roster.layout else []
     secret = {index for index, name in enumerate(roster.columns) if name == "password"} | {
         index for index, title in enumerate(titles) if looks_like_password(title)}
     reported = []
     for error in errors[:MAX_REPORTED_ERRORS]:
-        cells = [("" if index in secret else cell_text(cell)) for index, cell in enumerate(cells_by_line.get(error.line, []))]
+        cells = [("" if index in secret and not is_generate(cell_text(cell)) else cell_text(cell))
+                 for index, cell in enumerate(cells_by_line.get(error.line, []))]
         reported.append({**error.as_dict(), "cells": cells})
     return reported
 
@@ -446,3 +458,81 @@ def run_queued_import_jobs(*, now, worker) -> int:
             break
         ran += run_import_job(job_id, now=now, worker=worker) is not None
     return ran
+
+
+PEOPLE_PER_PAGE = 50
+PEOPLE_OUTCOMES = ("created", "updated", "unchanged", "skipped")
+
+
+@dataclass(frozen=True)
+class Person:
+    """One line of an import's people: what it did with the person, and who they are now."""
+    line: int
+    outcome: ImportRowOutcome
+    email: str  # as the import wrote it
+    user_id: int | None  # None once the account is deleted
+    first_name: str | None
+    last_name: str | None
+
+    @property
+    def name(self):
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+@dataclass(frozen=True)
+class PeoplePage:
+    """A page of an import's people, with what a pager asks (as Flask-SQLAlchemy's pagination)."""
+    items: list
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self):
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self):
+        return self.page > 1
+
+    @property
+    def has_next(self):
+        return self.page < self.pages
+
+    @property
+    def prev_num(self):
+        return self.page - 1
+
+    @property
+    def next_num(self):
+        return self.page + 1
+
+
+def people_counts(job) -> dict:
+    """{outcome: how many people the import left so}, and "all", from the job's own counts."""
+    counts = {"created": job.created_count, "updated": job.updated_count, "unchanged": job.unchanged_count,
+              "skipped": job.skipped_count}
+    return {"all": sum(counts.values()), **counts}
+
+
+def people_of_import(job, *, outcome=None, search="", page=1, per_page=PEOPLE_PER_PAGE) -> PeoplePage:
+    """The people an import named, by line, a page at a time, in one query (their names joined
+    in); `outcome` keeps one of PEOPLE_OUTCOMES, `search` the emails holding it. The total comes
+    from the job's counts, so only a search costs a count."""
+    conditions = [ImportJobRow.job_id == job.id]
+    if outcome is not None:
+        conditions.append(ImportJobRow.outcome == ImportRowOutcome(outcome))
+    search = "".join((search or "").split()).lower()[:320]
+    if search:
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(ImportJobRow.email.like(pattern, escape="\\"))
+        total = db.session.scalar(select(func.count()).select_from(ImportJobRow).where(*conditions))
+    else:
+        total = people_counts(job)[outcome or "all"]
+    page = max(1, min(page, max(1, -(-total // per_page))))
+    rows = db.session.execute(
+        select(ImportJobRow.line, ImportJobRow.outcome, ImportJobRow.email, ImportJobRow.user_id,
+               User.first_name, User.last_name)
+        .outerjoin(User, User.id == ImportJobRow.user_id)
+        .where(*conditions).order_by(ImportJobRow.line).limit(per_page).offset((page - 1) * per_page)).all()
+    return PeoplePage(items=[Person(*row) for row in rows], page=page, per_page=per_page, total=total)

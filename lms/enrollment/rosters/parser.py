@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from email_validator import EmailNotValidError, validate_email
 
+from lms.accounts.passwords import GENERATE
 from lms.enrollment.rosters.headers import LIST_FIELDS, TEMPLATE_FIELDS, field_of, header_key
 from lms.enrollment.rosters.layout import HEADER_SEARCH_ROWS, Layout, MappingRefused, find_layout, holds_roster
 
@@ -30,6 +31,7 @@ ROLES = {"admin": "admin", "administrator": "admin", "manager": "manager", "teac
          "trainer": "manager", "instructor": "manager", "formateur": "manager", "formatrice": "manager",
          "learner": "learner", "trainee": "learner", "student": "learner", "apprenant": "learner",
          "stagiaire": "learner", "cursist": "learner", "deelnemer": "learner"}
+BOOLEAN_FIELDS = ("send_email", "admin", "must_change_password")
 TRUE = {"1", "true", "yes", "y", "oui", "ja", "vrai", "waar"}
 FALSE = {"0", "false", "no", "n", "non", "nee", "faux", "onwaar"}
 
@@ -494,7 +496,7 @@ def _value(name, cell, *, languages, from_xlsx):
         return _list(cell, name)
     if name == "deactivate_on":
         return _date(cell)
-    if name in ("send_email", "admin") and isinstance(cell, bool):
+    if name in BOOLEAN_FIELDS and isinstance(cell, bool):
         return cell
     text = cell_text(cell)
     if not text:
@@ -506,13 +508,15 @@ def _value(name, cell, *, languages, from_xlsx):
             return validate_email(text, check_deliverability=False).normalized.lower()
         except EmailNotValidError as error:
             raise ValueError(f"{text!r} is not a valid email address: {error}") from None
-    if name in ("send_email", "admin"):
+    if name in BOOLEAN_FIELDS:
         if text.lower() in TRUE:
             return True
         if text.lower() in FALSE:
             return False
         raise ValueError(f"{text!r} is not 1 or 0 (also true/false, yes/no).")
     if name == "password":
+        if text.casefold() == GENERATE:  # a temporary password, generated when the row is imported
+            return GENERATE
         if len(text) < MIN_PASSWORD_LENGTH:
             raise ValueError(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
         return text

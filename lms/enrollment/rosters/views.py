@@ -1,11 +1,12 @@
 """Set multiple accounts: paste or upload a roster, preview it, import it in the background
-and read its report; the XLSX template, the groups' ids, the rejected rows, past imports.
+and read its report and the people it named; the XLSX template, the groups' ids, the rejected
+rows, past imports.
 
 Admins only (HR). A preview is a draft ImportJob: nothing else is written until Import.
 """
 from datetime import date
 
-from flask import Blueprint, current_app, flash, request, url_for
+from flask import Blueprint, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -18,7 +19,10 @@ from lms.enrollment.rosters.downloads import group_ids_csv, rejected_rows_csv, r
 from lms.enrollment.rosters.forms import ImportForm, columns_form
 from lms.enrollment.rosters.importer import defaults_for
 from lms.enrollment.rosters.jobs import (
+    PEOPLE_OUTCOMES,
     discard_import_draft,
+    people_counts,
+    people_of_import,
     preview_import,
     remap_preview,
     run_import_job_in_thread,
@@ -28,7 +32,7 @@ from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
 from lms.enrollment.rosters.parser import COLUMNS, RosterUnreadable
 from lms.errors import DomainError
 from lms.extensions import db
-from lms.web import download, get_or_404, page_number, redirect_after_post, render, roles_required
+from lms.web import download, get_or_404, page_number, redirect_after_post, render, roles_required, wants_fragment
 
 bp = Blueprint("rosters", __name__, url_prefix="/admin/imports")
 
@@ -75,7 +79,8 @@ def new_import():
                     mode=form.mode.data, strict=form.strict.data,
                     defaults=defaults_for(language=form.language.data, role=form.role.data,
                                           groups=[public_ids[group_id] for group_id in form.groups.data],
-                                          deactivate_on=form.deactivate_on.data, send_email=form.send_email.data),
+                                          deactivate_on=form.deactivate_on.data, send_email=form.send_email.data,
+                                          generate_passwords=form.generate_passwords.data),
                     actor=current_user, now=utcnow(), **columns)
             except RosterUnreadable as error:
                 db.session.rollback()
@@ -115,6 +120,7 @@ def _prefill(form, group_ids):
     form.language.data, form.role.data = defaults.get("language"), defaults.get("role")
     form.groups.data = [group_ids[public_id] for public_id in defaults.get("groups", []) if public_id in group_ids]
     form.send_email.data = defaults.get("send_email", True)
+    form.generate_passwords.data = defaults.get("generate_passwords", False)
     if defaults.get("deactivate_on"):
         form.deactivate_on.data = date.fromisoformat(defaults["deactivate_on"])
     if job.source == "paste":
@@ -123,6 +129,7 @@ def _prefill(form, group_ids):
 
 def _defaults_changed(form):
     return bool(form.groups.data or form.deactivate_on.data or form.send_email.data is False
+                or form.generate_passwords.data or form.generate_passwords.errors
                 or form.role.data not in (None, "learner")
                 or form.language.data not in (None, current_app.config["LMS_DEFAULT_LANGUAGE"]))
 
@@ -144,11 +151,28 @@ def import_list():
 @bp.route("/<int:job_id>")
 def import_detail(job_id):
     """A draft shows its preview; a queued or running import its progress (polled); a
-    finished one its report."""
+    finished one its report, with the people it created, updated, left unchanged or skipped
+    (a tab each, 50 a page, searchable by email)."""
     job = get_or_404(ImportJob, job_id)
     if job.status == ImportJobStatus.draft:
         return _preview_page(job)
-    return render("rosters/job.html", "rosters/partials/_progress.html", ["import-progress"], job=job)
+    context = {"job": job}
+    if job.status in (ImportJobStatus.finished, ImportJobStatus.failed):
+        context.update(_people_context(job))
+        if wants_fragment("import-people"):
+            return render_template("rosters/partials/_people.html", **context)
+        # The progress bar's last poll brings the people in beside the report.
+        context["people_out_of_band"] = wants_fragment("import-progress")
+    return render("rosters/job.html", "rosters/partials/_progress.html", ["import-progress"], **context)
+
+
+def _people_context(job):
+    shown = request.args.get("people", "all")
+    if shown not in PEOPLE_OUTCOMES:
+        shown = "all"
+    search = request.args.get("q", "")[:320]
+    people = people_of_import(job, outcome=None if shown == "all" else shown, search=search, page=page_number())
+    return {"people": people, "people_shown": shown, "people_search": search, "people_counts": people_counts(job)}
 
 
 def _preview_page(job):
@@ -176,7 +200,8 @@ def _preview_page(job):
     return render("rosters/preview.html", "rosters/partials/_preview_table.html", ["preview-table"], **context)
 
 
-SHOWN_FIELDS = (*COLUMNS, "external_id")  # what a preview row can show (a full name shows split)
+# What a preview row can show (a full name shows split).
+SHOWN_FIELDS = (*COLUMNS, "external_id", "must_change_password")
 
 
 def columns_form_of(job, formdata=None):
