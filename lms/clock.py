@@ -1,5 +1,6 @@
 """Time in one place: services take `now` explicitly; this is where the real one comes from."""
 from datetime import date, datetime, time, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -13,7 +14,13 @@ def utcnow():
 
 
 def platform_timezone():
-    return ZoneInfo(current_app.config["LMS_TIMEZONE"])
+    return _zone(current_app.config["LMS_TIMEZONE"])
+
+
+@lru_cache(maxsize=16)
+def _zone(name):
+    """One ZoneInfo per name: a page formats thousands of dates, and each lookup costs."""
+    return ZoneInfo(name)
 
 
 def platform_today(now):

@@ -3,6 +3,7 @@ from functools import wraps
 
 from flask import Response, abort, redirect, render_template, request
 from flask_login import current_user
+from sqlalchemy import func, select
 
 from lms.db_utils import MAX_ID, as_id
 from lms.extensions import db, htmx
@@ -74,6 +75,50 @@ def get_or_404(model, ident):
 
 def page_number():
     return min(as_id(request.args.get("page", 1)) or 1, MAX_PAGE)
+
+
+COUNT_LIMIT = 10_000  # a list counts its rows up to this, then says "10,000+"
+
+
+class Page:
+    """One page of a query's rows, with what the pager and the table's summary need. It reads
+    the page's rows (and one more, to know whether a next page exists) and counts at most
+    COUNT_LIMIT + 1 rows, so a list costs the same at 1,000 rows and at 1,000,000."""
+
+    def __init__(self, query, *, page, per_page, count_limit=None):
+        count_limit = count_limit or COUNT_LIMIT
+        self.page, self.per_page = page, per_page
+        rows = db.session.scalars(query.limit(per_page + 1).offset((page - 1) * per_page)).unique().all() \
+            if _selects_one_entity(query) else db.session.execute(
+                query.limit(per_page + 1).offset((page - 1) * per_page)).all()
+        self.items, self.has_next = rows[:per_page], len(rows) > per_page
+        counted = db.session.scalar(select(func.count()).select_from(
+            query.order_by(None).limit(count_limit + 1).subquery()))
+        self.total_is_exact = counted <= count_limit
+        self.total = counted if self.total_is_exact else count_limit
+        self.has_prev = page > 1
+        self.prev_num, self.next_num = page - 1, page + 1
+
+    @property
+    def total_label(self) -> str:
+        return f"{self.total:,}" + ("" if self.total_is_exact else "+")
+
+    @property
+    def pages(self):
+        """How many pages, when the count is exact; else None (the pager says "Page 201")."""
+        if not self.total_is_exact:
+            return None
+        return max(1, -(-self.total // self.per_page))
+
+
+def _selects_one_entity(query) -> bool:
+    descriptions = query.column_descriptions
+    return len(descriptions) == 1 and descriptions[0].get("entity") is not None \
+        and descriptions[0].get("expr") is descriptions[0].get("entity")
+
+
+def paginate(query, *, per_page, page=None, count_limit=None) -> Page:
+    return Page(query, page=page or page_number(), per_page=per_page, count_limit=count_limit)
 
 
 def download(body, mimetype, filename):

@@ -18,12 +18,12 @@ from lms.extensions import db
 from lms.forms import choices
 from lms.languages import language_name
 from lms.web import (
+    paginate,
     attach_error,
     download,
     filters_from,
     get_or_404,
     list_args,
-    page_number,
     redirect_after_post,
     render,
     roles_required,
@@ -55,9 +55,7 @@ def user_list():
     filters = filters_from(request.args, _filter_form)
     group_id = int(filters.group.data) if filters.group.data else None
     query = user_search_query(filters.q.data, filters.status.data, filters.role.data, group_id)
-    pagination = db.paginate(
-        query, page=page_number(), per_page=current_app.config["USERS_PER_PAGE"], error_out=False
-    )
+    pagination = paginate(query, per_page=current_app.config["USERS_PER_PAGE"])
     groups = group_names_by_user([user.id for user in pagination.items])
     args = list_args()
     return render(

@@ -3,7 +3,7 @@ import enum
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lms.db_types import UTCDateTime, enum_type
@@ -33,7 +33,11 @@ class User(UserMixin, db.Model):
         # constraint is case-insensitive; the check keeps every writer honest.
         CheckConstraint("email = lower(email)", name="email_lowercase"),
         Index("ix_users_status_role", "status", "role"),
-        Index("ix_users_last_name_first_name", "last_name", "first_name"),
+        # Lists order people by name ignoring case (lms.accounts.services.USER_ORDER), and search
+        # matches the start of names: these serve both, on SQLite (lower() is the app's own,
+        # deterministic, lms.extensions) as on PostgreSQL.
+        Index("ix_users_name_order", func.lower(text("last_name")), func.lower(text("first_name")), "email"),
+        Index("ix_users_lower_first_name", func.lower(text("first_name"))),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

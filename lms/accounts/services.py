@@ -244,22 +244,39 @@ def update_user(
     return changed
 
 
+# The order people are listed in: by last name, first name, then email, ignoring case (the
+# index ix_users_name_order serves it).
+USER_ORDER = (func.lower(User.last_name), func.lower(User.first_name), User.email)
+
+
+def _prefix(column, word):
+    """`column` starts with `word`: a range an index on `column` serves (both backends), and
+    LIKE to be exact whatever the collation orders between the bounds."""
+    upper = word[:-1] + chr(ord(word[-1]) + 1)
+    return and_(column >= word, column < upper, column.startswith(word, autoescape=True))
+
+
+def words_match(q):
+    """Every word of `q` starts the first name, the last name or the email (names compared in
+    lower case); a word with "@" in it is looked for anywhere in the email (a domain)."""
+    conditions = []
+    for word in (q or "").lower().split():
+        if "@" in word:
+            conditions.append(User.email.contains(word, autoescape=True))
+        else:
+            conditions.append(or_(_prefix(User.email, word), _prefix(func.lower(User.first_name), word),
+                                  _prefix(func.lower(User.last_name), word)))
+    return and_(*conditions)
+
+
 def user_search_query(q="", status=None, role=None, group_id=None):
-    """The users admin table: search on name and email (or an exact external id), filters,
-    ordered by name."""
+    """The users admin table: search on the start of names and email, a domain, or an exact
+    external id; filters; ordered by name."""
 
     query = select(User)
     q = (q or "").strip()
     if q:
-        every_word = and_(*(
-            or_(
-                User.email.contains(word, autoescape=True),
-                func.lower(User.first_name).contains(word, autoescape=True),
-                func.lower(User.last_name).contains(word, autoescape=True),
-            )
-            for word in q.lower().split()
-        ))
-        query = query.where(or_(User.external_id == q, every_word))  # an exact external id: its unique index
+        query = query.where(or_(User.external_id == q, words_match(q)))  # an exact external id: its unique index
     if status:
         query = query.where(User.status == UserStatus(status))
     if role:
@@ -268,8 +285,7 @@ def user_search_query(q="", status=None, role=None, group_id=None):
         query = query.where(
             User.id.in_(select(GroupMembership.user_id).where(GroupMembership.group_id == group_id))
         )
-    return query.order_by(func.lower(User.last_name), func.lower(User.first_name), User.email)
-
+    return query.order_by(*USER_ORDER)
 
 
 def change_password(user: User, *, current_password: str, new_password: str, now):

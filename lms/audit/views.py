@@ -10,8 +10,7 @@ from lms.accounts.models import Role
 from lms.audit.forms import AuditFilterForm
 from lms.audit.log import AuditFilters, account_of, all_entries, anyone_named, describe, event_query
 from lms.enrollment.rosters.export import neutralise
-from lms.extensions import db
-from lms.web import download, page_number, render, roles_required, wants_fragment
+from lms.web import download, paginate, render, roles_required, wants_fragment
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 
@@ -51,8 +50,7 @@ def event_list():
     """An admin reads who did what to whom and when, newest first, 50 a page; filters by the
     person, who did it, the kind of action and the dates."""
     form, filters, notes = _filters()
-    pagination = db.paginate(event_query(filters), page=page_number(),
-                             per_page=EVENTS_PER_PAGE, error_out=False)
+    pagination = paginate(event_query(filters), per_page=EVENTS_PER_PAGE)
     args = {name: request.args[name] for name in FILTER_NAMES if request.args.get(name)}
     return render(
         "audit/list.html",

@@ -11,7 +11,7 @@ from lms.forms import choices
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.notifications.outbox import retry_email
 from lms.notifications.render import render_email
-from lms.web import get_or_404, list_args, page_number, redirect_after_post, render, roles_required
+from lms.web import get_or_404, list_args, paginate, redirect_after_post, render, roles_required
 
 bp = Blueprint("notifications", __name__)
 
@@ -30,8 +30,7 @@ def outbox():
     q = request.args.get("q", "").strip().lower()[:200]
     if q:
         query = query.where(OutboxEmail.recipient.contains(q, autoescape=True))
-    pagination = db.paginate(query.order_by(OutboxEmail.id.desc()), page=page_number(),
-                             per_page=EMAILS_PER_PAGE, error_out=False)
+    pagination = paginate(query.order_by(OutboxEmail.id.desc()), per_page=EMAILS_PER_PAGE)
     args = list_args()
     statuses = choices([("", "Any status")] + [(s.value, s.value.title()) for s in OutboxStatus])
     return render("outbox/list.html", "outbox/partials/_table.html", ["outbox-table"],

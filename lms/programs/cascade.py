@@ -268,18 +268,20 @@ def pending_session_counts(user_ids, *, now) -> dict[int, int]:
 
 
 def send_invitation_emails_now(session, enrollment_ids, *, actor, now) -> int:
-    """A trainer sends now the invitation emails of these pending learners that are still waiting
-    for the session's start, failed, or were never sent (added with email off). Returns how many."""
+    """A trainer sends now the invitation emails of these pending learners (None: every pending
+    one) that are still waiting for the session's start, failed, or were never sent (added with
+    email off). Returns how many."""
     _refuse_if_ended(session, now)
+    chosen = [among(Enrollment.id, list(enrollment_ids))] if enrollment_ids is not None else []
     rows = db.session.execute(
         select(Enrollment.id, Enrollment.token_hash, User.email, User.language, User.id)
         .join(User, User.id == Enrollment.user_id)
-        .where(Enrollment.session_id == session.id, among(Enrollment.id, list(enrollment_ids)),
+        .where(Enrollment.session_id == session.id, *chosen,
                Enrollment.status == EnrollmentStatus.invited, User.status != UserStatus.deactivated)).all()
     keys = {f"session_invitation:{enrollment_id}:{token_hash[:16]}": enrollment_id
             for enrollment_id, token_hash, *_ in rows}
-    existing = {email.dedupe_key: email for email in db.session.scalars(
-        select(OutboxEmail).where(among(OutboxEmail.dedupe_key, list(keys))))}
+    existing = {email.dedupe_key: email for batch in chunked(keys) for email in db.session.scalars(
+        select(OutboxEmail).where(among(OutboxEmail.dedupe_key, batch)))}  # a session of thousands: in batches
     sending = []
     for enrollment_id, token_hash, address, language, user_id in rows:
         key = f"session_invitation:{enrollment_id}:{token_hash[:16]}"

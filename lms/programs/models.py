@@ -116,6 +116,7 @@ class Enrollment(db.Model):
     __table_args__ = (
         db.UniqueConstraint("session_id", "user_id"),
         Index("ix_enrollments_user_id_status", "user_id", "status"),
+        Index("ix_enrollments_session_id_status", "session_id", "status"),  # a session page's counts
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -247,32 +247,53 @@ def find_session(reference):
     return session
 
 
-def session_roster(session):
-    """The session's registration: one row per learner with status, sources and email times."""
+def session_roster_query(session, *, status=None, search=""):
+    """The session's registrations, by learner email, as (Enrollment, email, first name, last
+    name) rows; `status` and `search` (words matching the start of a name or the email) filter."""
     from lms.accounts.models import User
+    from lms.accounts.services import words_match
+
+    query = (select(Enrollment, User.email, User.first_name, User.last_name)
+             .join(User, User.id == Enrollment.user_id)
+             .where(Enrollment.session_id == session.id))
+    if status:
+        query = query.where(Enrollment.status == EnrollmentStatus(status))
+    if (search or "").strip():
+        query = query.where(words_match(search))
+    return query.order_by(User.email)
+
+
+def roster_rows(session, rows):
+    """The rows of a registration page as the session page and `sessions roster` show them: the
+    learner, status, and where the registration comes from (direct, groups), read for these
+    rows only."""
+    from lms.db_utils import among
     from lms.enrollment.groups.models import Group
     from lms.programs.models import EnrollmentGroup
 
-    rows = db.session.execute(
-        select(Enrollment, User.email, User.first_name, User.last_name)
-        .join(User, User.id == Enrollment.user_id)
-        .where(Enrollment.session_id == session.id)
-        .order_by(User.email)
-    ).all()
     sources = {}
-    for enrollment_id, name in db.session.execute(
-        select(EnrollmentGroup.enrollment_id, Group.name)
-        .join(Group, Group.id == EnrollmentGroup.group_id)
-        .join(Enrollment, Enrollment.id == EnrollmentGroup.enrollment_id)
-        .where(Enrollment.session_id == session.id)
-        .order_by(Group.name_key)
-    ):
-        sources.setdefault(enrollment_id, []).append(name)
+    ids = [enrollment.id for enrollment, *_ in rows]
+    if ids:
+        for enrollment_id, name in db.session.execute(
+            select(EnrollmentGroup.enrollment_id, Group.name)
+            .join(Group, Group.id == EnrollmentGroup.group_id)
+            .where(among(EnrollmentGroup.enrollment_id, ids))
+            .order_by(Group.name_key)
+        ):
+            sources.setdefault(enrollment_id, []).append(name)
     return [
         {"enrollment": enrollment, "email": email, "name": " ".join(p for p in (first, last) if p),
          "sources": (["direct"] if enrollment.is_direct else []) + sources.get(enrollment.id, [])}
         for enrollment, email, first, last in rows
     ]
+
+
+def session_roster(session):
+    """The whole registration (the command line's `sessions roster`), a thousand rows at a time."""
+    from lms.db_utils import chunked
+
+    rows = db.session.execute(session_roster_query(session)).all()
+    return [row for batch in chunked(rows) for row in roster_rows(session, batch)]
 
 
 def programs_for(user):

@@ -4,7 +4,7 @@ import secrets
 from sqlalchemy import delete, func, or_, select
 
 from lms.accounts.models import User
-from lms.accounts.services import user_search_query
+from lms.accounts.services import USER_ORDER, user_search_query
 from lms.audit.services import record_event
 from lms.db_utils import as_ids, chunked, insert_ignoring_conflicts
 from lms.enrollment.groups.models import Group, GroupMembership
@@ -198,12 +198,27 @@ def group_names_by_user(user_ids) -> dict[int, list[str]]:
     return names
 
 
-def member_query(group: Group):
+LARGE_GROUP = 10_000  # members from which a page of them is read by walking the name order
+
+
+def member_query(group: Group, *, large=None):
+    """The group's members in name order. A group of thousands is read by walking the users'
+    name order (ix_users_name_order) and checking each for membership, so a page costs about a
+    page, where joining then sorting would sort the whole membership; a smaller group is joined
+    and sorted (walking would pass by most of the platform). `large` None: count to decide."""
+    if large is None:
+        large = db.session.scalar(select(func.count()).select_from(
+            select(GroupMembership.user_id).where(GroupMembership.group_id == group.id)
+            .limit(LARGE_GROUP + 1).subquery())) > LARGE_GROUP
+    if large:
+        member = select(GroupMembership.user_id).where(GroupMembership.group_id == group.id,
+                                                       GroupMembership.user_id == User.id)
+        return select(User).where(member.exists()).order_by(*USER_ORDER)
     return (
         select(User)
         .join(GroupMembership, GroupMembership.user_id == User.id)
         .where(GroupMembership.group_id == group.id)
-        .order_by(func.lower(User.last_name), func.lower(User.first_name), User.email)
+        .order_by(*USER_ORDER)
     )
 
 

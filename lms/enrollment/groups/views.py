@@ -22,9 +22,9 @@ from lms.enrollment.invitations.services import invite_typed
 from lms.errors import DomainError
 from lms.extensions import db
 from lms.web import (
+    paginate,
     attach_error,
     get_or_404,
-    page_number,
     redirect_after_post,
     render,
     roles_required,
@@ -73,9 +73,7 @@ def group_list():
 
 
 def _members_context(group):
-    pagination = db.paginate(
-        member_query(group), page=page_number(), per_page=MEMBERS_PER_PAGE, error_out=False
-    )
+    pagination = paginate(member_query(group), per_page=MEMBERS_PER_PAGE)
     return {"group": group, "members": pagination, "session_count": sessions_using_group(group),
             "trainers_form": TrainersForm(formdata=None, open_to_trainers=group.open_to_trainers),
             "emails_form": AddEmailsForm(prefix="emails", formdata=None)}

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import or_, select
+from sqlalchemy.orm import contains_eager, selectinload
 
 from lms.accounts.models import Role, User
 from lms.clock import utcnow
@@ -36,11 +37,11 @@ from lms.programs.access import reachable_user_ids
 from lms.programs.services import group_ids_of_trained_sessions, open_sessions_of_groups
 from lms.tokens import token_from_nonce
 from lms.web import (
+    paginate,
     attach_error,
     filters_from,
     get_or_404,
     list_args,
-    page_number,
     redirect_after_post,
     render,
     roles_required,
@@ -216,8 +217,10 @@ def invitation_list():
         query = query.where(Invitation.status == InvitationStatus.pending, Invitation.expires_at > now)
     elif filters.status.data:
         query = query.where(Invitation.status == InvitationStatus(filters.status.data))
-    query = query.order_by(Invitation.id.desc())
-    pagination = db.paginate(query, page=page_number(), per_page=INVITATIONS_PER_PAGE, error_out=False)
+    # Each row shows its invitee (already joined) and inviter: loaded with the page, not one by one.
+    query = query.order_by(Invitation.id.desc()).options(contains_eager(Invitation.user),
+                                                         selectinload(Invitation.invited_by))
+    pagination = paginate(query, per_page=INVITATIONS_PER_PAGE)
     args = list_args()
     return render("invitations/list.html", "invitations/partials/_table.html", ["invitation-table"],
                   filters=filters, pagination=pagination, now=now, args=args, **_row_context(pagination.items, now))

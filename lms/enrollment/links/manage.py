@@ -45,10 +45,10 @@ from lms.programs.models import Program, ProgramSession
 from lms.programs.access import managed_session_ids
 from lms.programs.services import group_ids_of_trained_sessions
 from lms.web import (
+    paginate,
     attach_error,
     download,
     get_or_404,
-    page_number,
     redirect_after_post,
     render,
     roles_required,
@@ -159,8 +159,7 @@ def link_new():
 def link_list():
     """The links this person may manage, with their uses, expiry and state."""
     now = utcnow()
-    pagination = db.paginate(links_for(current_user), page=page_number(), per_page=LINKS_PER_PAGE,
-                             error_out=False)
+    pagination = paginate(links_for(current_user), per_page=LINKS_PER_PAGE)
     rows = [_row(link, now) for link in pagination.items]
     waiting = signup_counts([link.id for link in pagination.items])
     return render("links/list.html", "links/partials/_table.html", ["link-table"],

@@ -32,7 +32,7 @@ from lms.enrollment.rosters.models import ImportJob, ImportJobStatus
 from lms.enrollment.rosters.parser import COLUMNS, RosterUnreadable
 from lms.errors import DomainError
 from lms.extensions import db
-from lms.web import download, get_or_404, page_number, redirect_after_post, render, roles_required, wants_fragment
+from lms.web import download, get_or_404, page_number, paginate, redirect_after_post, render, roles_required, wants_fragment
 
 bp = Blueprint("rosters", __name__, url_prefix="/admin/imports")
 
@@ -144,7 +144,7 @@ def import_list():
     """Every import that ran, newest first, with its figures; each opens on its report."""
     query = (select(ImportJob).where(ImportJob.status != ImportJobStatus.draft)
              .order_by(ImportJob.created_at.desc(), ImportJob.id.desc()))
-    pagination = db.paginate(query, page=page_number(), per_page=IMPORTS_PER_PAGE, error_out=False)
+    pagination = paginate(query, per_page=IMPORTS_PER_PAGE)
     return render("rosters/list.html", "rosters/partials/_list.html", ["import-list"], pagination=pagination)
 
 
