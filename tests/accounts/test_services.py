@@ -198,5 +198,6 @@ def test_user_search_matches_every_word_on_names_and_email(app, make_user):
     assert emails(q="smith") == ["james.smith@example.com", "marie@example.com"]
     assert emails(q="SMITH james") == ["james.smith@example.com"]
     assert emails(q="smith", role="manager") == ["marie@example.com"]
-    assert emails(q="%") == ["100%@example.com"]  # a LIKE wildcard typed by a user is literal
+    assert emails(q="100%") == ["100%@example.com"]  # a LIKE wildcard typed by a user is literal...
+    assert emails(q="%") == []  # ...and matches only itself, at the start
     assert emails(q="nobody") == []
