@@ -1,6 +1,5 @@
 """Page benchmark (issue 19): how each page's cost grows with the platform, 1,000 to 100,000 people.
 
-    .venv/bin/pip install gunicorn   # until pyproject.toml lists it
     .venv/bin/python bench/pages.py [--sizes 1000 10000 100000] [--backends sqlite postgresql]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_pages]
         [--repeat 20] [--timeout 60] [--budget 120] [--pages session outbox ...]
@@ -278,7 +277,7 @@ def free_port():
 
 def require_gunicorn():
     if importlib.util.find_spec("gunicorn") is None:
-        raise SystemExit("gunicorn is not installed in this environment: run `.venv/bin/pip install gunicorn` "
+        raise SystemExit("gunicorn is not installed in this environment: run `make install` "
                          "(bench/pages.py serves the app with it, as production does)")
 
 
