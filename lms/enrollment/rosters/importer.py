@@ -22,13 +22,14 @@ from multiprocessing import get_context
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import selectinload
 from werkzeug.security import generate_password_hash
 
 from lms.accounts.models import Role, User, UserLabel, UserStatus
 from lms.accounts.passwords import GENERATE, generate_temporary_password
 from lms.audit.services import record_event, record_events
 from lms.clock import platform_today
-from lms.db_utils import chunked, insert_rows
+from lms.db_utils import among, chunked, insert_rows
 from lms.enrollment.groups.models import GroupMembership
 from lms.enrollment.groups.services import add_group_members, resolve_groups
 from lms.enrollment.invitations.models import Invitation, InvitationStatus
@@ -100,24 +101,42 @@ def defaults_for(*, language=None, role=None, groups=(), deactivate_on=None, sen
 def plan_import(roster, *, mode="create", defaults=None, now, actor=None, progress=None) -> list[PlannedRow]:
     """Every row with what importing it would do, reading the database but writing nothing.
     `progress(rows_planned)` is called after each batch."""
+    planned = []
+    for batch in plan_batches(roster, mode=mode, defaults=defaults, now=now, actor=actor):
+        planned += batch
+        if progress is not None:
+            progress(len(planned))
+    return planned
+
+
+def plan_batches(roster, *, mode="create", defaults=None, now, actor=None, groups=None):
+    """plan_import as a stream: the plan of each batch of BATCH_SIZE rows, read from the roster
+    as it goes (the roster's rows are never all held). Each batch costs the same few queries
+    however many users the database holds: users by email and by external id, and their
+    memberships, through the unique and user indexes. `groups`: a RosterGroups to fill (it
+    holds every group the roster names, resolved once)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     defaults = defaults or defaults_for()
-    groups = _groups_of(roster, defaults)
+    groups = groups if groups is not None else RosterGroups()
     today = platform_today(now)
-    planned, matched = [], {}  # matched: user id -> the line that matched them
-    for batch in chunked(roster.rows, BATCH_SIZE):
+    matched = {}  # user id -> the line that matched them
+    actor_id = actor.id if actor else None
+    for batch in _batched(roster.iter_rows(), BATCH_SIZE):
+        groups.resolve(batch, defaults)
         emails = [row.email for row in batch if row.email]
-        by_email = {user.email: user for user in db.session.scalars(select(User).where(User.email.in_(emails)))}
+        by_email = {user.email: user for user in db.session.scalars(
+            select(User).where(among(User.email, emails)).options(selectinload(User.label_rows)))} if emails else {}
         external_ids = [row.values["external_id"] for row in batch if row.values.get("external_id")]
         by_external_id = {user.external_id: user for user in db.session.scalars(
-            select(User).where(User.external_id.in_(external_ids)))} if external_ids else {}
+            select(User).where(among(User.external_id, external_ids)).options(selectinload(User.label_rows)))} \
+            if external_ids else {}
         memberships = _memberships([user.id for user in (*by_email.values(), *by_external_id.values())])
+        planned = []
         for row in batch:
             user = by_external_id.get(row.values.get("external_id")) or by_email.get(row.email)
             holder = by_email.get(row.email)
-            planned_row = _plan_row(row, user, memberships, groups, defaults, mode, today,
-                                    actor_id=actor.id if actor else None,
+            planned_row = _plan_row(row, user, memberships, groups, defaults, mode, today, actor_id=actor_id,
                                     email_holder=holder if holder is not None and holder is not user else None)
             if planned_row.user_id is not None:
                 if planned_row.user_id in matched:
@@ -127,9 +146,19 @@ def plan_import(roster, *, mode="create", defaults=None, now, actor=None, progre
                 else:
                     matched[planned_row.user_id] = row.line
             planned.append(planned_row)
-        if progress is not None:
-            progress(len(planned))
-    return planned
+        yield planned
+
+
+def _batched(items, size):
+    """Lists of `size` items from any iterable, read as they are asked for."""
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _reject(planned, column, message):
@@ -140,33 +169,45 @@ def _reject(planned, column, message):
 GROUP_SEPARATORS = re.compile(r"[;,]")
 
 
-def _groups_of(roster, defaults):
-    """{reference: Group or None} for every group the roster names. A cell may hold several
-    groups separated by ; or , (as other systems write them) when no group has that exact name:
-    then "a;b" resolves to the list of its parts' groups (None if any part is unknown)."""
-    references = {reference for row in roster.rows for reference in row.values.get("groups", [])} \
-        | set(defaults["groups"])
-    parts = {reference: [part.strip() for part in GROUP_SEPARATORS.split(reference) if part.strip()]
-             for reference in references if GROUP_SEPARATORS.search(str(reference))}
-    found = resolve_groups(references | {part for split in parts.values() for part in split})
-    groups = {}
-    for reference in references:
-        key = str(reference).strip()
-        group = found.get(key)
-        if group is None and reference in parts and all(found.get(part) for part in parts[reference]):
-            group = [found[part] for part in parts[reference]]
-        groups[key] = group
-    for split in parts.values():  # the parts too, to name those unknown
-        for part in split:
-            groups.setdefault(part, found.get(part))
-    return groups
+class RosterGroups(dict):
+    """{reference: Group, a list of Groups, or None} for every group a roster names, resolved
+    as its batches are read (one query for the references a batch brings that earlier ones did
+    not). A cell may hold several groups separated by ; or , (as other systems write them)
+    when no group has that exact name: then "a;b" resolves to the list of its parts' groups
+    (None if any part is unknown); the parts are keys too, to name those unknown."""
+
+    def __init__(self):
+        super().__init__()
+        self._asked = set()
+        self.by_id = {}  # group id -> Group, of every group found
+
+    def resolve(self, rows, defaults):
+        references = {reference for row in rows for reference in row.values.get("groups", [])} \
+            | set(defaults["groups"])
+        references -= self._asked
+        if not references:
+            return
+        self._asked |= references
+        parts = {reference: [part.strip() for part in GROUP_SEPARATORS.split(reference) if part.strip()]
+                 for reference in references if GROUP_SEPARATORS.search(str(reference))}
+        found = resolve_groups(references | {part for split in parts.values() for part in split})
+        self.by_id.update((group.id, group) for group in found.values() if group is not None)
+        for reference in references:
+            key = str(reference).strip()
+            group = found.get(key)
+            if group is None and reference in parts and all(found.get(part) for part in parts[reference]):
+                group = [found[part] for part in parts[reference]]
+            self[key] = group
+        for split in parts.values():
+            for part in split:
+                self.setdefault(part, found.get(part))
 
 
 def _memberships(user_ids):
     groups = {}
     for batch in chunked(user_ids):
         for user_id, group_id in db.session.execute(
-                select(GroupMembership.user_id, GroupMembership.group_id).where(GroupMembership.user_id.in_(batch))):
+                select(GroupMembership.user_id, GroupMembership.group_id).where(among(GroupMembership.user_id, batch))):
             groups.setdefault(user_id, set()).add(group_id)
     return groups
 
@@ -295,6 +336,10 @@ class Resume:
     emails_queued: int = 0
 
 
+KEPT_PLAN_ROWS = 20_000  # a plan up to this many rows is kept whole between checking and writing; a
+#                          longer one keeps each row's decision only, and reads the rows again to write them
+
+
 def run_import(roster, *, actor, now, mode="create", defaults=None, strict=False, dry_run=False,
                progress=None, checked=None, before_write=None, resume: Resume | None = None,
                job_id=None) -> ImportReport:
@@ -303,22 +348,46 @@ def run_import(roster, *, actor, now, mode="create", defaults=None, strict=False
     just before it writes, and `progress(done, report)` after. With `resume`, the plan's first
     `resume.rows` rows are already written: they are counted as the job counted them. With
     `job_id` (the ImportJob running it), each batch also records what it did with each person
-    (ImportJobRow), in the batch's own writes. Nothing is committed here."""
-    planned = plan_import(roster, mode=mode, defaults=defaults, now=now, actor=actor, progress=checked)
-    report = report_of_plan(roster, planned, dry_run=dry_run)
-    if dry_run:
-        count_actions(report, planned)
-        return report
-    if strict and report.errors:
+    (ImportJobRow), in the batch's own writes. Nothing is committed here.
+
+    The roster is read as a stream: every row is planned (checked) before any is written, as
+    the preview does, and a plan longer than KEPT_PLAN_ROWS keeps only what was decided for
+    each row (its action, account, changes and groups), the rows being read again, batch by
+    batch, to be written; so memory stays flat however long the roster."""
+    defaults = defaults or defaults_for()
+    groups = RosterGroups()
+    report = ImportReport(dry_run=dry_run, total_rows=roster.total_rows, warnings=list(roster.warnings),
+                          sheet=roster.sheet)
+    errors = list(roster.errors)
+    kept = [] if roster.total_rows <= KEPT_PLAN_ROWS else None
+    decisions = []
+    planned_rows = 0
+    for batch in plan_batches(roster, mode=mode, defaults=defaults, now=now, actor=actor, groups=groups):
+        for row in batch:
+            if row.errors:
+                errors += row.errors
+                report.rejected += 1
+        if dry_run:
+            count_actions(report, batch)
+        elif kept is not None:
+            kept += batch
+        else:
+            decisions += (_decision(row) for row in batch)
+        planned_rows += len(batch)
+        if checked is not None:
+            checked(planned_rows)
+    report.errors = sorted(errors, key=lambda error: error.line)
+    if dry_run or (strict and report.errors):
         return report
     done = 0
     if resume is not None:
         done = resume.rows
         for counter in ("created", "updated", "unchanged", "skipped", "emails_queued"):
             setattr(report, counter, getattr(resume, counter))
-    emails_before = report.emails_queued
-    first_email_id = db.session.scalar(select(func.max(OutboxEmail.id))) or 0
-    for batch in chunked(planned[done:], BATCH_SIZE):
+    batches = (chunked(kept[done:], BATCH_SIZE) if kept is not None
+               else _replanned_batches(roster, decisions[done:], groups, defaults))
+    emails = _EmailCount()
+    for batch in batches:
         hashes, temporary = _hash_passwords_of(batch)  # the slow part, before the batch takes any lock
         if before_write is not None:
             before_write()
@@ -327,13 +396,76 @@ def run_import(roster, *, actor, now, mode="create", defaults=None, strict=False
             _record_people(batch, job_id)
         count_actions(report, batch)
         done += len(batch)
-        report.emails_queued = emails_before + db.session.scalar(
-            select(func.count()).where(OutboxEmail.id > first_email_id))
+        report.emails_queued += emails.since_last()
         if progress is not None:
             progress(done, report)
     record_event(actor, "roster.imported", "user", None, now=now, mode=mode, rows=report.total_rows,
                  created=report.created, updated=report.updated, rejected=report.rejected, job_id=job_id)
     return report
+
+
+class _EmailCount:
+    """The emails queued since the last call: those with a higher id than the highest seen, a
+    range of the primary key (the batch's own rows, however large the outbox)."""
+
+    def __init__(self):
+        self.highest = db.session.scalar(select(func.max(OutboxEmail.id))) or 0
+
+    def since_last(self):
+        queued, highest = db.session.execute(
+            select(func.count(OutboxEmail.id), func.max(OutboxEmail.id)).where(OutboxEmail.id > self.highest)).one()
+        self.highest = highest or self.highest
+        return queued
+
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    """What the plan decided for a row, kept while the rows are written (not the row itself)."""
+    line: int
+    action: str
+    user_id: int | None = None
+    changes: dict | None = None
+    group_ids: tuple = ()
+    generated: bool = False
+
+
+_NO_GROUPS = ()
+
+
+def _decision(row):
+    if row.action == "error":
+        return _Decision(row.line, "error")
+    group_ids = tuple(group.id for group in row.new_groups) or _NO_GROUPS
+    return _Decision(row.line, row.action, row.user_id, row.changes or None, group_ids, row.generated)
+
+
+def _replanned_batches(roster, decisions, groups, defaults):
+    """The batches of the plan from these decisions, each row read again from the roster (the
+    rows rejected are not: nothing of them is written)."""
+    wanted = {decision.line for decision in decisions if decision.action != "error"}
+    rows = roster.iter_rows_at(wanted.__contains__)
+    for chunk in chunked(decisions, BATCH_SIZE):
+        batch = []
+        for decision in chunk:
+            if decision.action == "error":
+                batch.append(PlannedRow(line=decision.line, email=None, action="error", values={}))
+                continue
+            row = next(rows)
+            assert row.line == decision.line, (row.line, decision.line)
+            batch.append(_planned_again(row, decision, groups, defaults))
+        yield batch
+
+
+def _planned_again(row, decision, groups, defaults):
+    """The PlannedRow that _plan_row made of this row, from what it decided."""
+    values = {**{key: value for key, value in defaults.items() if key not in ROW_ONLY_DEFAULTS}, **row.values}
+    if decision.generated and decision.action == "create":  # as _plan_generated_password
+        values["password"] = GENERATE
+        values["must_change_password"] = True
+    return PlannedRow(line=row.line, email=row.email, action=decision.action, values=values, given=row.values,
+                      changes=dict(decision.changes or {}),
+                      new_groups=[groups.by_id[group_id] for group_id in decision.group_ids],
+                      user_id=decision.user_id, source=row.source, generated=decision.generated)
 
 
 def report_of_plan(roster, planned, *, dry_run=False) -> ImportReport:
@@ -433,7 +565,8 @@ def _create_accounts(rows, hashes_by_line, temporary, *, actor, now):
          "external_id": row.values.get("external_id"),
          "must_change_password": bool(row.values.get("must_change_password")), "created_at": now, "updated_at": now}
         for row in rows])
-    users = {user.email: user for user in db.session.scalars(select(User).where(User.email.in_([row.email for row in rows])))}
+    users = {user.email: user for user in db.session.execute(
+        select(User.id, User.email).where(among(User.email, [row.email for row in rows])))}
     for row in rows:
         row.user_id = users[row.email].id
     insert_rows(UserLabel, [{"user_id": row.user_id, "label": label}
@@ -448,7 +581,7 @@ def _create_accounts(rows, hashes_by_line, temporary, *, actor, now):
                 users[row.email])
     for (role, language, send_email), people in to_invite.items():
         issue_invitations(people, actor=actor, now=now, role=Role(role), language=language, message="",
-                           send_email=send_email, group_names=None)
+                           send_email=send_email, group_names=None, objects=False)
     inviter = actor.display_name if actor else None
     queue_emails([_account_email(row, temporary, inviter=inviter, group_names=[group.name for group in row.new_groups])
                   for row in rows if row.email in hashes and (row.values["send_email"] or row.generated)], now=now)
