@@ -142,6 +142,18 @@ def user_of(email):
     return db.session.scalar(sa.select(User).where(User.email == email))
 
 
+def signs_in(app, email, password):
+    """Whether a new browser signs in with this email and password."""
+    return app.test_client().post("/login", data={"email": email, "password": password}).status_code == 303
+
+
+def database_dump(*tables):
+    """Every row of these tables as the database holds them, read with SQL (what a copy of the
+    database shows): where a test looks for a secret that must not be kept."""
+    db.session.expire_all()
+    return " ".join(repr(db.session.execute(sa.text(f"SELECT * FROM {table}")).all()) for table in tables)
+
+
 def count(model):
     """How many rows the table of `model` has now."""
     db.session.expire_all()

@@ -15,7 +15,7 @@ from lms.errors import DomainError
 from lms.extensions import db
 from lms.notifications.dispatcher import dispatch_due_emails
 from lms.notifications.models import OutboxEmail, OutboxStatus
-from tests.conftest import PASSWORD, count, htmx_headers, login, user_of
+from tests.conftest import PASSWORD, count, htmx_headers, login, signs_in, user_of
 from tests.pages import field_error, flashes, input_value, text, utcnow, visible
 
 NEW_PASSWORD = "a-brand-new-secret"
@@ -43,8 +43,6 @@ def set_password_through(client, link, password=NEW_PASSWORD, confirm=None):
     return client.post(link, data={"password": password, "confirm": confirm or password})
 
 
-def signs_in(app, email, password):
-    return app.test_client().post("/login", data={"email": email, "password": password}).status_code == 303
 
 
 # --- asking for a link ----------------------------------------------------------------------

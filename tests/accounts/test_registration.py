@@ -14,7 +14,7 @@ from lms.enrollment.invitations.services import invite_people
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus
 from lms.tokens import token_from_nonce
-from tests.conftest import PASSWORD, user_of
+from tests.conftest import PASSWORD, signs_in, user_of
 from tests.pages import field_error, flashes, input_value, text, utcnow, visible
 
 NEW_PASSWORD = "my-own-secret-1"
@@ -58,9 +58,6 @@ def register_data(password=NEW_PASSWORD, confirm=None, first_name="Jane", last_n
             "confirm": password if confirm is None else confirm}
 
 
-def signs_in(app, email, password):
-    response = app.test_client().post("/login", data={"email": email, "password": password})
-    return response.status_code == 303
 
 
 # --- the form -----------------------------------------------------------------------------

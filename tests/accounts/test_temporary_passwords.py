@@ -2,10 +2,8 @@
 wait and gone once sent, and the person must choose their own at first sign-in."""
 import re
 
-from sqlalchemy import text as sql
-
 from lms.notifications.dispatcher import dispatch_due_emails
-from tests.conftest import user_of
+from tests.conftest import database_dump, user_of
 from tests.pages import field_error, flashes, text, utcnow, visible
 
 TEMPORARY = re.compile(r"Your password is: (\S+)")
@@ -17,11 +15,6 @@ def set_an_account(admin_client, **fields):
     return admin_client.post("/admin/accounts/new", data=data)
 
 
-def database_dump(*tables):
-    """Every row of these tables as the database holds them, read with SQL."""
-    from lms.extensions import db
-
-    return " ".join(repr(db.session.execute(sql(f"SELECT * FROM {table}")).all()) for table in tables)
 
 
 def test_the_form_offers_a_generated_password_first(admin_client):

@@ -9,7 +9,6 @@ import logging
 import re
 
 from sqlalchemy import select
-from sqlalchemy import text as sql
 from werkzeug.security import check_password_hash
 
 from lms.accounts.models import UserStatus
@@ -20,7 +19,7 @@ from lms.enrollment.rosters.jobs import create_import_job, run_import_job
 from lms.extensions import db
 from lms.notifications.dispatcher import dispatch_due_emails
 from lms.notifications.models import OutboxEmail, OutboxStatus
-from tests.conftest import PASSWORD, count, user_of
+from tests.conftest import PASSWORD, count, database_dump, signs_in, user_of
 from tests.enrollment.test_import_views import (
     csv_records,
     draft_of,
@@ -37,10 +36,6 @@ from tests.pages import field_error, text, utcnow, visible
 TEMPORARY = re.compile(r"Your password is: (\S+)")
 
 
-def database_dump(*tables):
-    """Every row of these tables as the database holds them, read with SQL."""
-    db.session.expire_all()
-    return " ".join(repr(db.session.execute(sql(f"SELECT * FROM {table}")).all()) for table in tables)
 
 
 EVERYWHERE = ("outbox_emails", "audit_events", "import_jobs", "import_job_rows", "users")
@@ -57,8 +52,6 @@ def password_sent_to(smtp_server, address):
     return TEMPORARY.search(body).group(1), body
 
 
-def signs_in(app, email, password):
-    return app.test_client().post("/login", data={"email": email, "password": password}).status_code == 303
 
 
 def import_cli(runner, tmp_path, roster, *args):

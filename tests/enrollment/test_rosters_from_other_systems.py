@@ -38,7 +38,7 @@ from lms.enrollment.rosters.models import ImportJob
 from lms.enrollment.rosters.parser import load_roster
 from lms.extensions import db
 from lms.notifications.models import OutboxEmail, OutboxStatus
-from tests.conftest import count, user_of
+from tests.conftest import count, signs_in, user_of
 from tests.enrollment.test_import_views import draft_of, imported, job_of, preview
 from tests.pages import text, visible
 
@@ -161,9 +161,6 @@ def profile(email):
             "groups": sorted(group_names_by_user([user.id]).get(user.id, []))}
 
 
-def signs_in(app, email, password):
-    response = app.test_client().post("/login", data={"email": email, "password": password})
-    return response.status_code == 303
 
 
 def all_user_text():

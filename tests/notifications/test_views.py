@@ -12,7 +12,7 @@ from lms.extensions import db
 from lms.notifications.dispatcher import dispatch_due_emails
 from lms.notifications.models import OutboxEmail, OutboxStatus, UserNotice
 from lms.programs.models import Enrollment, EnrollmentStatus
-from tests.conftest import PASSWORD, htmx_headers, login, user_of
+from tests.conftest import PASSWORD, htmx_headers, login, signs_in, user_of
 from tests.pages import field_error, flashes, text, utcnow, visible
 
 
@@ -40,8 +40,6 @@ def nav_badge(html):
     return int(match.group(2)) if match else None
 
 
-def signs_in(app, email, password):
-    return app.test_client().post("/login", data={"email": email, "password": password}).status_code == 303
 
 
 # --- outbox -------------------------------------------------------------------------------
