@@ -165,8 +165,9 @@ def build(app, size):
     """Migrate the empty database, write the data set; (dataset, migrate s, write s, analyze s)."""
     from flask_migrate import upgrade
 
-    from lms.extensions import db
+    from lms.extensions import db, init_migrations
 
+    init_migrations(app)
     with app.app_context():
         start = time.perf_counter()
         with mock.patch("logging.config.fileConfig"):  # migrations/env.py's: Alembic's INFO lines

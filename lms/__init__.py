@@ -7,7 +7,7 @@ from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 
 from lms.config import Config
-from lms.extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
+from lms.extensions import babel, csrf, db, htmx, init_migrations, limiter, login_manager, mail
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,6 @@ def create_app(config=None):
     from lms import emails, models  # noqa: F401  (every model and email kind known before use)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     mail.init_app(app)
     htmx.init_app(app)
@@ -55,6 +54,7 @@ def create_app(config=None):
     from lms.cli import lms_cli
 
     app.cli.add_command(lms_cli)
+    app.cli.add_command(_migration_commands(app))
 
     if app.config.get("LMS_RUN_SCHEDULER") and _is_serving_process(app):
         from lms.scheduler import start_in_web_process
@@ -68,6 +68,23 @@ def create_app(config=None):
 def _is_serving_process(app):
     # The debug reloader's parent only watches files; the scheduler belongs in its child.
     return not app.debug or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
+
+
+def _migration_commands(app):
+    """`flask db ...`: Flask-Migrate's commands, loaded when one runs (lms.extensions.init_migrations)."""
+    import click
+
+    @click.command("db", help="Database migrations (Flask-Migrate): upgrade, downgrade, migrate, current...",
+                   context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+                   add_help_option=False)
+    @click.pass_context
+    def db_commands(context):
+        init_migrations(app)
+        from flask_migrate.cli import db as commands
+
+        commands.main(args=context.args, prog_name=context.command_path, obj=context.obj)
+
+    return db_commands
 
 
 def _register_login(app):

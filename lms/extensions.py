@@ -1,5 +1,6 @@
 """Flask extensions, created unbound and initialised in create_app()."""
 import sqlite3
+from pathlib import Path
 
 from flask_babel import Babel
 from flask_htmx import HTMX
@@ -7,12 +8,13 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+
+MIGRATIONS_DIRECTORY = Path(__file__).resolve().parent.parent / "migrations"
 
 # Named constraints let Alembic alter and drop them, on SQLite (batch mode) as on PostgreSQL.
 NAMING_CONVENTION = {
@@ -57,7 +59,6 @@ def _configure_sqlite(dbapi_connection, connection_record):
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
-migrate = Migrate()
 login_manager = LoginManager()
 mail = Mail()
 htmx = HTMX()
@@ -65,3 +66,12 @@ csrf = CSRFProtect()
 babel = Babel()
 # Per client address; the storage (RATELIMIT_STORAGE_URI) is in memory per process unless set.
 limiter = Limiter(get_remote_address)
+
+
+def init_migrations(app):
+    """Flask-Migrate on `app`, once. Its import loads Alembic (0.3 s), which only `flask db` and
+    the migration tests need, so it is not done at every start (lms.create_app)."""
+    if "migrate" not in app.extensions:
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=str(MIGRATIONS_DIRECTORY), render_as_batch=True)

@@ -12,7 +12,7 @@ from flask_migrate import downgrade, upgrade
 
 from lms import create_app
 from lms.config import normalize_database_url, config_for_testing
-from lms.extensions import db
+from lms.extensions import db, init_migrations
 
 
 @pytest.fixture
@@ -34,6 +34,7 @@ def empty_database_url(backend, tmp_path):
 @pytest.fixture
 def migrated_app(empty_database_url, tmp_path):
     app = create_app(config_for_testing(str(tmp_path), empty_database_url))
+    init_migrations(app)
     with app.app_context():
         yield app
         db.engine.dispose()
