@@ -20,7 +20,6 @@ MIN_PASSWORD_LENGTH = 8
 MAX_LABEL_LENGTH = 100
 MAX_EXTERNAL_ID_LENGTH = 255  # users.external_id, and the roster's external_id column
 
-# Compared against when the email is unknown, so a wrong email costs as long as a wrong password.
 @cache
 def _dummy_hash():
     """A hash to check wrong passwords against when there is no account (so both cost the
