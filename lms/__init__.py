@@ -129,6 +129,8 @@ def _register_blueprints(app):
     from lms.notifications.views import bp as notifications_bp
     from lms.programs.manage import bp as sessions_bp
     from lms.programs.views import bp as programs_bp
+    from lms.scim.api import bp as scim_bp
+    from lms.scim.manage import bp as scim_tokens_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(registration_bp)
@@ -143,6 +145,8 @@ def _register_blueprints(app):
     app.register_blueprint(audit_bp)
     app.register_blueprint(programs_bp)
     app.register_blueprint(sessions_bp)
+    app.register_blueprint(scim_bp)
+    app.register_blueprint(scim_tokens_bp)
 
 
 def _register_errors(app):

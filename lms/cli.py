@@ -41,9 +41,10 @@ def _register():
     from lms.enrollment.links.cli import register as register_links
     from lms.enrollment.rosters.cli import register as register_rosters
     from lms.programs.cli import register as register_programs
+    from lms.scim.cli import register as register_scim
 
     for register in (register_accounts, register_groups, register_invitations, register_rosters,
-                     register_links, register_programs):
+                     register_links, register_programs, register_scim):
         register(lms_cli)
 
     @lms_cli.command("run-due")

@@ -112,6 +112,13 @@ class Config:
         # limits count each client's own address and not the proxy's (werkzeug's ProxyFix).
         self.LMS_TRUSTED_PROXIES = _int("LMS_TRUSTED_PROXIES", 0)
 
+        # SCIM provisioning (/scim/v2): whether people an identity provider creates get their
+        # invitation email (off, they are invited without one: an admin sends it later), the
+        # requests each token may make, and the largest request body.
+        self.LMS_SCIM_SEND_INVITATIONS = _bool("LMS_SCIM_SEND_INVITATIONS", True)
+        self.LMS_SCIM_RATE_LIMIT = os.environ.get("LMS_SCIM_RATE_LIMIT", "3000 per minute")
+        self.LMS_SCIM_MAX_BODY_BYTES = _int("LMS_SCIM_MAX_BODY_BYTES", 2 * 1024 * 1024)
+
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
         self.MAIL_PORT = _int("MAIL_PORT", 25)
         self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
@@ -153,5 +160,6 @@ def config_for_testing(instance_path, database_uri):
     # The whole suite signs in from one address; the rate-limit tests set their own limits.
     config.LMS_JOIN_RATE_LIMIT = config.LMS_LOGIN_RATE_LIMIT = "100000 per minute"
     config.LMS_FORGOT_PASSWORD_RATE_LIMIT = config.LMS_FORGOT_PASSWORD_PER_ADDRESS = "100000 per minute"
+    config.LMS_SCIM_RATE_LIMIT = "100000 per minute"
     config.LMS_FORGOT_PASSWORD_SECONDS = 0  # its own test sets it
     return config

@@ -16,4 +16,5 @@ from lms.programs.models import (  # noqa: F401
     SessionState,
     SessionTrainer,
 )
+from lms.scim.models import ScimToken  # noqa: F401
 from lms.workers import WorkerHeartbeat  # noqa: F401

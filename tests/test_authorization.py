@@ -31,6 +31,8 @@ from lms.programs.models import (
     SessionTrainer,
 )
 from lms.programs.services import create_program, create_session
+from lms.scim.models import ScimToken
+from lms.scim.tokens import create_token
 from lms.tokens import token_from_nonce
 from tests.conftest import htmx_headers, login
 
@@ -55,6 +57,7 @@ class World(NamedTuple):
     draft: int  # a previewed roster: importee@example.com to create, a row with a bad email
     link: int  # a live invite link to the session "Hidden Run"
     revoked_link: int  # an invite link to the group "Secret Cohort", switched off
+    scim_token: int  # the SCIM token "Secret Provider"
 
 
 # What a learner or a manager must never see of the world.
@@ -63,7 +66,7 @@ PRIVATE = [
     "dormant@example.com", "outsider@example.com", "Otto", "Secret Cohort",
     "invitee@example.com", "Mailbox unavailable",
     "Secret Program", "Hidden Run", "Hidden Squad", "cadet@example.com", "pupil@example.com",
-    "importee@example.com",
+    "importee@example.com", "Secret Provider",
 ]
 
 
@@ -97,11 +100,12 @@ def world(make_user, make_group):
     link = create_link(actor=None, now=now, target="session", session=session)
     revoked_link = create_link(actor=None, now=now, target="group", group=group)
     revoke_link(revoked_link, actor=None, now=now)
+    scim_token, _ = create_token("Secret Provider", actor=None, now=now)
     db.session.commit()
     return World(target.id, dormant.id, outsider.id, group.id, group.public_id,
                  invitation.id, invitation.token_hash, token_from_nonce(invitation.token_nonce), email.id,
                  owner.id, trainer.id, program.id, session.id, squad.id, cadet.id, pupil.id, draft.id,
-                 link.id, revoked_link.id)
+                 link.id, revoked_link.id, scim_token.id)
 
 
 def _user(user_id):
@@ -404,6 +408,14 @@ ROUTES = {
                                 admin_sees="Switch on again", done=lambda w: _invite_link(w.link).revoked_at is not None),
     "link enable": Route("POST", "/admin/links/{revoked_link}/enable", admin_status=303,
                          done=lambda w: _invite_link(w.revoked_link).revoked_at is None),
+    # SCIM tokens (admins only).
+    "scim tokens": Route("GET", "/admin/scim/", admin_sees="Secret Provider"),
+    "scim token create": Route("POST", "/admin/scim/tokens", {"name": "New Provider"}, admin_status=201,
+                               admin_sees="it is not shown again",
+                               done=lambda w: db.session.scalar(sa.select(ScimToken).filter_by(name="New Provider"))
+                               is not None),
+    "scim token revoke": Route("POST", "/admin/scim/tokens/{scim_token}/revoke", admin_status=303,
+                               done=lambda w: db.session.get(ScimToken, w.scim_token).revoked_at is not None),
 }
 
 
@@ -466,6 +478,7 @@ def snapshot():
         db.session.execute(sa.select(InviteLink.id, InviteLink.use_count, InviteLink.revoked_at, InviteLink.max_uses,
                                      InviteLink.expires_at, InviteLink.allowed_domain)
                            .order_by(InviteLink.id)).all(),
+        db.session.execute(sa.select(ScimToken.id, ScimToken.name, ScimToken.revoked_at).order_by(ScimToken.id)).all(),
     )
 
 

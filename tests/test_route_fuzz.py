@@ -25,7 +25,7 @@ QUERY_NAMES = ["page", "q", "status", "show", "format", "group", "session", "fro
                "edit", "role", "target", "token"]
 ID_FIELDS = {"user_id": "target", "group_id": "group", "invitation_id": "invitation", "email_id": "email",
              "program_id": "program", "session_id": "session", "job_id": "draft", "link_id": "link",
-             "enrollment_id": "session"}
+             "enrollment_id": "session", "token_id": "scim_token"}
 SKIPPED = {"static", "accounts.logout"}  # logout would end the signed-in runs early; tested on its own
 
 

@@ -38,6 +38,9 @@ class User(UserMixin, db.Model):
         # deterministic, lms.extensions) as on PostgreSQL.
         Index("ix_users_name_order", func.lower(text("last_name")), func.lower(text("first_name")), "email"),
         Index("ix_users_lower_first_name", func.lower(text("first_name"))),
+        # A unique index, not a constraint: adding it needs no copy of the table on SQLite, where
+        # a copy would lose the expression indexes above (Alembic cannot reflect them).
+        Index("ix_users_scim_user_name", "scim_user_name", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -58,6 +61,12 @@ class User(UserMixin, db.Model):
     # The person's id in the HR system (Moodle idnumber, Canvas SIS id, SCIM externalId):
     # rosters match on it before the email, so an HR export can change someone's email.
     external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The name an identity provider knows the person by (SCIM userName, such as an Entra user
+    # principal name) when it is not their email; lower-cased, as SCIM compares it ignoring case.
+    scim_user_name: Mapped[str | None] = mapped_column(String(255))
+    # When the identity provider deleted the person (SCIM DELETE): the account is deactivated
+    # and kept, and SCIM no longer shows it, until the provider creates the same person again.
+    scim_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     additional_info: Mapped[str] = mapped_column(Text, server_default="", default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -15,6 +15,7 @@ from lms.clock import LATEST_DATE, platform_today
 from lms.enrollment.groups.models import GroupMembership
 from lms.errors import DomainError
 from lms.extensions import db
+from lms.languages import language_tag
 
 MIN_PASSWORD_LENGTH = 8
 MAX_LABEL_LENGTH = 100
@@ -65,12 +66,16 @@ def parse_labels(raw: str) -> list[str]:
 
 
 def check_language(language: str) -> str:
+    """A supported language, or a regional form of one ('nl-BE'), in BCP 47 form; DomainError otherwise."""
     supported = current_app.config["LMS_LANGUAGES"]
-    if language not in supported:
+    if language in supported:
+        return language
+    try:
+        return language_tag(language or "", supported)
+    except ValueError:
         raise DomainError(
             f"Unknown language {language!r}; supported: {', '.join(supported)}.", field="language"
-        )
-    return language
+        ) from None
 
 
 def find_user_by_email(email: str) -> User | None:
@@ -208,9 +213,10 @@ def update_user(
     if deactivate_on != user.deactivate_on:
         check_deactivation_date(deactivate_on, now=now)
     external_id = check_external_id(external_id, user=user)
-    if user.id == actor.id and role != user.role:
+    themselves = actor is not None and user.id == actor.id  # None: an identity provider (SCIM)
+    if themselves and role != user.role:
         raise DomainError("You cannot change your own role.", field="role")
-    if deactivate_on is not None and user.id == actor.id:
+    if deactivate_on is not None and themselves:
         raise DomainError("You cannot schedule your own deactivation.", field="deactivate_on")
     new_values = {
         "first_name": (first_name or "").strip(),  # a form posted without a field gives None
@@ -246,6 +252,23 @@ def update_user(
     details = {"role": {"from": old_role.value, "to": role.value}} if "role" in changed else {}
     record_event(actor, "user.updated", "user", user.id, now=now, fields=changed, **details)
     return changed
+
+
+def change_email(user: User, email: str, *, actor, now) -> bool:
+    """Give `user` another email (an identity provider renamed them); refused when someone else
+    has it. Their sign-in and the links already sent to them go on working."""
+    email = normalize_email(email)
+    if email == user.email:
+        return False
+    holder = find_user_by_email(email)
+    if holder is not None and holder.id != user.id:
+        raise DomainError(f"A user with the email {email} already exists.", field="email")
+    old = user.email
+    user.email = email
+    user.updated_at = now
+    db.session.flush()
+    record_event(actor, "user.updated", "user", user.id, now=now, fields=["email"], old_email=old)
+    return True
 
 
 # The order people are listed in: by last name, first name, then email, ignoring case (the

@@ -39,6 +39,7 @@ ACTION_GROUPS = [
     ("session", "Sessions"),
     ("program", "Programs"),
     ("invite_link", "Invite links"),
+    ("scim_token", "SCIM tokens"),
 ]
 
 # Every action the services record (grep record_event), with its name in the action filter.
@@ -65,6 +66,7 @@ KNOWN_ACTIONS = {
     "group.deleted": "Group deleted",
     "group.members_added": "Members added",
     "group.member_removed": "Member removed",
+    "group.members_removed": "Members removed",
     "session.created": "Session created",
     "session.updated": "Session edited",
     "session.group_assigned": "Group added to a session",
@@ -81,6 +83,8 @@ KNOWN_ACTIONS = {
     "invite_link.revoked": "Invite link switched off",
     "invite_link.enabled": "Invite link switched on",
     "invite_link.joined": "Joined through an invite link",
+    "scim_token.created": "SCIM token created",
+    "scim_token.revoked": "SCIM token revoked",
 }
 
 
@@ -392,6 +396,9 @@ SENTENCES = {
         f"added {_count(details['count'], 'member')} to the group" if _int(details.get("count")) is not None
         else "added members to the group"],
     "group.member_removed": _fixed("removed the person from the group"),
+    "group.members_removed": lambda event, details, names: [
+        f"removed {_count(details['count'], 'member')} from the group" if _int(details.get("count")) is not None
+        else "removed members from the group"],
     "session.created": _session_created,
     "session.updated": lambda event, details, names: [
         "edited the session" + (" and moved its dates" if details.get("moved") else "")],
@@ -416,6 +423,8 @@ SENTENCES = {
     "invite_link.revoked": _fixed("switched the invite link off"),
     "invite_link.enabled": _fixed("switched the invite link on again"),
     "invite_link.joined": _fixed("joined through the invite link"),
+    "scim_token.created": lambda event, details, names: [f"created the SCIM token “{details.get('name', '?')}”"],
+    "scim_token.revoked": lambda event, details, names: [f"revoked the SCIM token “{details.get('name', '?')}”"],
 }
 MAX_DETAILS_TEXT = 300
 
@@ -432,6 +441,9 @@ def _actor(event, names):
     if event.actor_id is not None:
         return names.user(event.actor_id)
     details = event.details if isinstance(event.details, dict) else {}
+    token = details.get("scim_token")
+    if isinstance(token, dict) and token.get("name"):
+        return f"SCIM token “{token['name']}”"
     if event.action == "user.deactivated" and details.get("reason") == "deactivate_on":
         return SCHEDULER
     if event.action == "invitation.declined":

@@ -2,9 +2,34 @@
 
 `user_id` names the person an event is about: given, or the `user_id` of its details, or the
 target itself when the target is a user.
+
+Changes an identity provider makes over SCIM have no person as their actor: the services they
+call record their events inside `acting_through(token)`, which names the token in each one.
 """
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from lms.audit.models import AuditEvent
 from lms.extensions import db
+
+# Set for the length of a SCIM request, so that every service it calls (and the services
+# those call) records the token without each one taking it as an argument.
+_acting_token: ContextVar[dict | None] = ContextVar("lms_acting_token", default=None)
+
+
+@contextmanager
+def acting_through(token):
+    """Events recorded inside the block name `token` (a ScimToken) in their details."""
+    reset = _acting_token.set({"id": token.id, "name": token.name})
+    try:
+        yield
+    finally:
+        _acting_token.reset(reset)
+
+
+def _with_token(details):
+    token = _acting_token.get()
+    return {**details, "scim_token": token} if token is not None else details
 
 
 def _person(target_type, target_id, user_id):
@@ -20,7 +45,7 @@ def record_event(actor, action, target_type, target_id=None, *, now, person_id=N
         action=action,
         target_type=target_type,
         target_id=target_id,
-        details=details,
+        details=_with_token(details),
         created_at=now,
     )
     db.session.add(event)
@@ -37,7 +62,7 @@ def record_events(actor, action, target_type, target_ids, *, now, details=None, 
     rows = [
         {"actor_id": actor.id if actor is not None else None, "action": action,
          "user_id": _person(target_type, target_id, person),
-         "target_type": target_type, "target_id": target_id, "details": details or {},
+         "target_type": target_type, "target_id": target_id, "details": _with_token(details or {}),
          "created_at": now}
         for target_id, person in zip(target_ids, people, strict=True)
     ]

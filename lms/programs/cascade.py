@@ -140,16 +140,25 @@ def on_group_members_added(group_id, user_ids, *, now, send_email=True) -> int:
 
 def on_group_member_removed(group_id, user_id, *, now) -> int:
     """R5: pending enrollments that only this group brought are cancelled."""
-    affected = db.session.scalars(
-        select(EnrollmentGroup.enrollment_id)
-        .join(Enrollment, Enrollment.id == EnrollmentGroup.enrollment_id)
-        .join(ProgramSession, ProgramSession.id == Enrollment.session_id)
-        .where(EnrollmentGroup.group_id == group_id, Enrollment.user_id == user_id,
-               or_(ProgramSession.ends_at.is_(None), ProgramSession.ends_at > now))).all()
+    return on_group_members_removed(group_id, [user_id], now=now)
+
+
+def on_group_members_removed(group_id, user_ids, *, now) -> int:
+    """R5, set-based: the group no longer keeps these people's enrollments in its ongoing and
+    future sessions; the pending ones nothing else keeps are cancelled."""
+    affected = []
+    for batch in chunked(sorted(set(user_ids))):
+        affected += db.session.scalars(
+            select(EnrollmentGroup.enrollment_id)
+            .join(Enrollment, Enrollment.id == EnrollmentGroup.enrollment_id)
+            .join(ProgramSession, ProgramSession.id == Enrollment.session_id)
+            .where(EnrollmentGroup.group_id == group_id, Enrollment.user_id.in_(batch),
+                   or_(ProgramSession.ends_at.is_(None), ProgramSession.ends_at > now))).all()
     if not affected:  # ended sessions are left alone (R2)
         return 0
-    db.session.execute(delete(EnrollmentGroup).where(
-        EnrollmentGroup.group_id == group_id, EnrollmentGroup.enrollment_id.in_(affected)))
+    for batch in chunked(affected):
+        db.session.execute(delete(EnrollmentGroup).where(
+            EnrollmentGroup.group_id == group_id, EnrollmentGroup.enrollment_id.in_(batch)))
     return _cancel_sourceless(affected, now=now)
 
 

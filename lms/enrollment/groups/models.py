@@ -20,6 +20,13 @@ class Group(db.Model):
     # Short id that admins copy into rosters (`groups` column); never reused.
     public_id: Mapped[str] = mapped_column(String(16), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Renamed, or members added or removed (SCIM's meta.lastModified); None until then.
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The group's id in the identity provider (SCIM externalId, such as an Entra object id).
+    external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # When the identity provider deleted the group while sessions used it: it was emptied and
+    # kept for their history, and SCIM no longer shows it (a group no session uses is deleted).
+    scim_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Managers may add the group to the sessions they manage (lms.programs.access); admins decide.
     open_to_trainers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 

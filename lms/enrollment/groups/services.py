@@ -10,7 +10,7 @@ from lms.db_utils import as_ids, chunked, insert_ignoring_conflicts
 from lms.enrollment.groups.models import Group, GroupMembership
 from lms.errors import DomainError, NotFound
 from lms.extensions import db
-from lms.programs.cascade import on_group_member_removed, on_group_members_added
+from lms.programs.cascade import on_group_member_removed, on_group_members_added, on_group_members_removed
 from lms.programs.models import SessionGroup
 
 # No 0/O, 1/I/L: public ids are read aloud and retyped.
@@ -58,6 +58,7 @@ def rename_group(group: Group, name: str, *, actor, now) -> Group:
         record_event(actor, "group.renamed", "group", group.id, now=now, old=group.name, new=name)
         group.name = name
         group.name_key = name_key(name)
+        group.updated_at = now
         db.session.flush()
     return group
 
@@ -142,6 +143,7 @@ def add_group_members(group: Group, user_ids, *, actor, now, send_email=True) ->
         added += len(new_ids)
         on_group_members_added(group.id, new_ids, now=now, send_email=send_email)  # R2
     if added:
+        group.updated_at = now
         record_event(actor, "group.members_added", "group", group.id, now=now, count=added)
     return added
 
@@ -153,9 +155,29 @@ def remove_group_member(group: Group, user: User, *, actor, now) -> bool:
         )
     ).rowcount
     if removed:
+        group.updated_at = now
         on_group_member_removed(group.id, user.id, now=now)  # R5
         record_event(actor, "group.member_removed", "group", group.id, now=now, user_id=user.id)
     return bool(removed)
+
+
+def remove_group_members(group: Group, user_ids, *, actor, now) -> int:
+    """Take many people out of a group (set-based, R5 for all of them at once); returns how
+    many were members."""
+    user_ids = sorted(set(user_ids))
+    removed = []
+    for batch in chunked(user_ids):
+        members = db.session.scalars(select(GroupMembership.user_id).where(
+            GroupMembership.group_id == group.id, GroupMembership.user_id.in_(batch))).all()
+        if members:
+            db.session.execute(delete(GroupMembership).where(
+                GroupMembership.group_id == group.id, GroupMembership.user_id.in_(members)))
+            removed += members
+    if removed:
+        group.updated_at = now
+        on_group_members_removed(group.id, removed, now=now)  # R5
+        record_event(actor, "group.members_removed", "group", group.id, now=now, count=len(removed))
+    return len(removed)
 
 
 def set_user_groups(user: User, group_ids, *, actor, now) -> bool:

@@ -33,6 +33,7 @@ from lms.enrollment.rosters.layout import (
     find_layout,
     holds_roster,
 )
+from lms.languages import language_tag
 
 COLUMNS = TEMPLATE_FIELDS  # the template's columns, in its order (a roster without a header)
 MIN_PASSWORD_LENGTH = 8
@@ -742,22 +743,6 @@ def _checked_domain(domain):
     except EmailNotValidError:
         return None
     return normalized if normalized == domain.lower() else None
-
-
-def language_tag(text, languages):
-    """A supported language as given ('fr', 'FR'), or a regional tag of one ('nl-BE', 'fr_BE'),
-    kept as written in BCP 47 form (the pages and emails use its base language's texts)."""
-    match = next((tag for tag in languages if tag.lower() == text.lower()), None)
-    if match is not None:
-        return match
-    parts = re.fullmatch(r"([A-Za-z]{2,3})[-_]([A-Za-z]{2}|\d{3}|[A-Za-z]{4}(?:[-_][A-Za-z]{2})?)", text)
-    if parts:
-        base = next((tag for tag in languages if tag.lower() == parts.group(1).lower()), None)
-        if base is not None:
-            region = parts.group(2).replace("_", "-")
-            return f"{base}-{region.upper() if len(region) == 2 else region.title()}"
-    raise ValueError(f"Unknown language {text!r}; supported: {', '.join(languages)} (and their regional "
-                     "forms, such as nl-BE).")
 
 
 DATE_FORMATS = ((r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?", "%Y-%m-%d"),
