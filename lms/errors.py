@@ -12,3 +12,7 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     pass
+
+
+class AlreadyTaken(DomainError):
+    """A value that must be unique (an email, an external id, a group name) is someone else's."""

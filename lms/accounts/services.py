@@ -13,7 +13,7 @@ from lms.accounts.models import Role, User, UserLabel, UserStatus
 from lms.audit.services import record_event
 from lms.clock import LATEST_DATE, platform_today
 from lms.enrollment.groups.models import GroupMembership
-from lms.errors import DomainError
+from lms.errors import AlreadyTaken, DomainError
 from lms.extensions import db
 from lms.languages import language_tag
 
@@ -101,7 +101,7 @@ def check_external_id(raw, *, user=None) -> str | None:
 
 
 def _external_id_taken(external_id, email):
-    return DomainError(f"{external_id} is already the external id of {email}.", field="external_id")
+    return AlreadyTaken(f"{external_id} is already the external id of {email}.", field="external_id")
 
 
 def _external_id_holder(external_id):
@@ -149,7 +149,7 @@ def create_user(
 ):
     email = normalize_email(email)
     if find_user_by_email(email) is not None:
-        raise DomainError(f"A user with the email {email} already exists.", field="email")
+        raise AlreadyTaken(f"A user with the email {email} already exists.", field="email")
     user = User(
         email=email,
         first_name=first_name.strip(),
@@ -262,7 +262,7 @@ def change_email(user: User, email: str, *, actor, now) -> bool:
         return False
     holder = find_user_by_email(email)
     if holder is not None and holder.id != user.id:
-        raise DomainError(f"A user with the email {email} already exists.", field="email")
+        raise AlreadyTaken(f"A user with the email {email} already exists.", field="email")
     old = user.email
     user.email = email
     user.updated_at = now

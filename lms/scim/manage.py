@@ -1,6 +1,6 @@
 """SCIM provisioning for admins: the address to give an identity provider, and its tokens
 (create one, shown once; see when each was last used; revoke)."""
-from flask import Blueprint, flash, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from lms.accounts.models import Role
@@ -28,6 +28,13 @@ def _page(form, new_token=None, status=200):
 @bp.get("/")
 def token_list():
     return _page(TokenForm(formdata=None))
+
+
+@bp.get("/tokens")
+def token_page_again():
+    """The address the new token was shown at, opened again (a reload, the history): the list,
+    without the token."""
+    return redirect(url_for("scim_tokens.token_list"), 303)
 
 
 @bp.post("/tokens")

@@ -1,7 +1,7 @@
 """The resources /scim/v2 publishes: what its Schemas endpoint announces is what we keep.
 
 A User carries the attributes the platform stores (DESIGN §7): userName, name.givenName and
-name.familyName, one email, preferredLanguage, active and externalId. Identity providers send
+name.familyName, one email, active and externalId. Identity providers send
 more (title, phone numbers, addresses, the enterprise extension's department...): the policy
 below accepts and drops what no schema here declares, as RFC 7644 §3.3 allows, so a provider's
 default attribute mapping works without editing. What we read from dropped attributes
@@ -23,11 +23,11 @@ from scim2_models import (
     Filter,
     Mutability,
     Patch,
+    Reference,
     Required,
     Resource,
     ResourceType,
     ScimPolicy,
-    Reference,
     ScimProvider,
     ServiceProviderConfig,
     Sort,
@@ -75,7 +75,7 @@ class User(Resource):
         keys = {key.lower(): key for key in data if isinstance(key, str)}
         user_name = data.get(keys.get("username", ""))
         if not data.get(keys.get("emails", "")) and isinstance(user_name, str) and "@" in user_name:
-            data = {**data, "emails": [{"value": user_name.strip(), "primary": True}]}
+            data = {**data, "emails": [{"value": user_name.strip()}]}
         if "active" not in keys and scim_context == Context.RESOURCE_CREATION_REQUEST:
             data = {**data, "active": True}
         return data

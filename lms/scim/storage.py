@@ -51,7 +51,7 @@ from lms.enrollment.groups.services import (
 )
 from lms.enrollment.invitations.models import Invitation, InvitationStatus
 from lms.enrollment.invitations.services import issue_invitations
-from lms.errors import DomainError
+from lms.errors import AlreadyTaken, DomainError
 from lms.extensions import db
 from lms.scim import resources
 from lms.scim.filters import group_clause, user_clause
@@ -228,8 +228,8 @@ class PlatformStorage(ScimStorage):
         try:
             user = create_user(email, now=now, first_name=first_name, last_name=last_name,
                                language=_language(resource), status=UserStatus.invited)
-        except DomainError as error:
-            raise InvalidValueException(detail=str(error.message)) from None
+        except DomainError as error:  # "already exists": a parallel request created them a moment ago
+            raise _refusal(error) from None
         user.external_id = external_id
         user.scim_user_name = user_name if user_name != email else None
         if resource.active is False:
@@ -253,9 +253,7 @@ class PlatformStorage(ScimStorage):
                         role=user.role, labels=user.labels, additional_info=user.additional_info,
                         deactivate_on=user.deactivate_on, external_id=_external_id(resource, user))
         except DomainError as error:
-            if error.field in ("email", "external_id") and "already" in str(error.message):
-                raise UniquenessException(detail=str(error.message)) from None
-            raise InvalidValueException(detail=str(error.message)) from None
+            raise _refusal(error) from None
         user.scim_user_name = user_name if user_name != user.email else None
         if resource.active is False:
             deactivate_user(user, actor=None, now=now)
@@ -321,7 +319,7 @@ class PlatformStorage(ScimStorage):
         try:
             group = create_group(name, actor=None, now=now)
         except DomainError as error:
-            raise InvalidValueException(detail=str(error.message)) from None
+            raise _refusal(error) from None
         group.external_id = external_id
         add_group_members(group, member_ids, actor=None, now=now, send_email=self.send_email)  # R2
         return group
@@ -332,13 +330,19 @@ class PlatformStorage(ScimStorage):
         try:
             rename_group(group, resource.display_name or "", actor=None, now=now)
         except DomainError as error:
-            kind = UniquenessException if "already exists" in str(error.message) else InvalidValueException
-            raise kind(detail=str(error.message)) from None
+            raise _refusal(error) from None
         group.external_id = _group_external_id(resource.external_id, group)
         current = set(db.session.scalars(select(GroupMembership.user_id).where(GroupMembership.group_id == group.id)))
         add_group_members(group, member_ids - current, actor=None, now=now, send_email=self.send_email)  # R2
         remove_group_members(group, current - member_ids, actor=None, now=now)  # R5
         db.session.flush()
+
+
+def _refusal(error: DomainError):
+    """A service's refusal as SCIM says it: a value someone else has is a 409 uniqueness error,
+    anything else a 400."""
+    kind = UniquenessException if isinstance(error, AlreadyTaken) else InvalidValueException
+    return kind(detail=str(error.message))
 
 
 def _identity(resource) -> tuple[str, str]:
@@ -396,8 +400,7 @@ def _external_id(resource, user):
     try:
         return check_external_id(raw, user=user)
     except DomainError as error:
-        kind = UniquenessException if "already" in str(error.message) else InvalidValueException
-        raise kind(detail=str(error.message)) from None
+        raise _refusal(error) from None
 
 
 def _group_external_id(raw, group):

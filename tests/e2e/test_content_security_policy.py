@@ -40,7 +40,7 @@ def pages_of_the_app(site):
              "/admin/outbox", f"/admin/outbox/{ids['email_id']}", "/programs", f"/programs/{ids['program_id']}",
              f"/sessions/{ids['session_id']}", f"/sessions/{ids['session_id']}/groups/{ids['group_id']}/remove",
              "/admin/links", "/admin/links/new", f"/admin/links/{ids['link_id']}",
-             f"/admin/links/{ids['link_id']}/edit"]
+             f"/admin/links/{ids['link_id']}/edit", "/admin/scim/"]
     public = ["/login", f"/invitation/{token_from_nonce(invitation.token_nonce)}", f"/join/{link_token(link)}",
               "/invitation/not-a-token", "/join/not-a-token", "/no-such-page"]
     return admin, staff, public

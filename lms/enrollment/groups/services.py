@@ -8,7 +8,7 @@ from lms.accounts.services import USER_ORDER, user_search_query
 from lms.audit.services import record_event
 from lms.db_utils import as_ids, chunked, insert_ignoring_conflicts
 from lms.enrollment.groups.models import Group, GroupMembership
-from lms.errors import DomainError, NotFound
+from lms.errors import AlreadyTaken, DomainError, NotFound
 from lms.extensions import db
 from lms.programs.cascade import on_group_member_removed, on_group_members_added, on_group_members_removed
 from lms.programs.models import SessionGroup
@@ -36,7 +36,7 @@ def _clean_name(name: str, *, excluding: Group | None = None) -> str:
     if excluding is not None:
         query = query.where(Group.id != excluding.id)
     if db.session.scalar(query) is not None:
-        raise DomainError(f"A group named {name!r} already exists.", field="name")
+        raise AlreadyTaken(f"A group named {name!r} already exists.", field="name")
     return name
 
 
