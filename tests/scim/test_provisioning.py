@@ -271,21 +271,25 @@ def test_attributes_the_platform_does_not_keep_are_accepted_and_dropped(app, sci
     assert user_of("full@example.com").language == "fr-BE"
 
 
-def test_a_user_name_that_is_not_an_email_needs_an_email_in_emails(app, scim):
+def test_a_user_name_that_is_not_an_email_needs_an_email_in_emails(app, scim, admin_client):
     created = scim.create_user("ada@contoso.example", userName="ADA.UPN@contoso.onmicrosoft.example")
     assert created["userName"] == "ada.upn@contoso.onmicrosoft.example"
+    page = admin_client.get(f"/admin/users/{created['id']}").get_data(as_text=True)
+    assert "Identity provider user name: <code>ada.upn@contoso.onmicrosoft.example</code>" in page
     assert user_of("ada@contoso.example").scim_user_name == "ada.upn@contoso.onmicrosoft.example"
     assert scim.get('/Users?filter=userName eq "Ada.UPN@contoso.onmicrosoft.example"').json["totalResults"] == 1
 
     refused = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "no-email", "active": True})
     assert refused.status_code == 400 and "emails" in refused.json["detail"]
-    assert count(User) == 1
+    assert count(User) == 2  # and the admin
 
 
-def test_delete_deactivates_keeps_the_account_and_a_new_post_brings_it_back(app, scim):
+def test_delete_deactivates_keeps_the_account_and_a_new_post_brings_it_back(app, scim, admin_client):
     user = scim.create_user("rehire@example.com")
 
     assert scim.delete(f"/Users/{user['id']}").status_code == 204
+    assert "Deleted in the identity provider (SCIM)" in admin_client.get(f"/admin/users/{user['id']}").get_data(
+        as_text=True)
 
     assert scim.get(f"/Users/{user['id']}").status_code == 404
     assert scim.get('/Users?filter=userName eq "rehire@example.com"').json["totalResults"] == 0
@@ -295,7 +299,7 @@ def test_delete_deactivates_keeps_the_account_and_a_new_post_brings_it_back(app,
 
     assert again["id"] == user["id"] and again["active"] is True
     assert user_of("rehire@example.com").status == UserStatus.invited
-    assert count(User) == 1
+    assert count(User) == 2  # and the admin
 
 
 def test_deleting_a_group_a_session_uses_empties_it_and_keeps_it_for_the_session(app, scim, make_session):
