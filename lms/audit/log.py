@@ -370,6 +370,19 @@ def _fixed(words):
     return lambda event, details, names: [words]
 
 
+def _members_counted(verb, preposition):
+    """"added 3 members to the group", or without a count "added members to the group"."""
+    def sentence(event, details, names):
+        counted = _count(details["count"], "member") if _int(details.get("count")) is not None else "members"
+        return [f"{verb} {counted} {preposition} the group"]
+
+    return sentence
+
+
+def _token_named(verb):
+    return lambda event, details, names: [f"{verb} the SCIM token “{details.get('name', '?')}”"]
+
+
 SENTENCES = {
     "invitation.created": _invited,
     "invitation.resent": _fixed("resent the invitation"),
@@ -392,13 +405,9 @@ SENTENCES = {
     "group.opened_to_trainers": _fixed("let trainers add the group to their sessions"),
     "group.closed_to_trainers": _fixed("stopped trainers adding the group to their sessions"),
     "group.deleted": lambda event, details, names: [f"deleted the group “{details.get('name', '?')}”"],
-    "group.members_added": lambda event, details, names: [
-        f"added {_count(details['count'], 'member')} to the group" if _int(details.get("count")) is not None
-        else "added members to the group"],
+    "group.members_added": _members_counted("added", "to"),
     "group.member_removed": _fixed("removed the person from the group"),
-    "group.members_removed": lambda event, details, names: [
-        f"removed {_count(details['count'], 'member')} from the group" if _int(details.get("count")) is not None
-        else "removed members from the group"],
+    "group.members_removed": _members_counted("removed", "from"),
     "session.created": _session_created,
     "session.updated": lambda event, details, names: [
         "edited the session" + (" and moved its dates" if details.get("moved") else "")],
@@ -423,8 +432,8 @@ SENTENCES = {
     "invite_link.revoked": _fixed("switched the invite link off"),
     "invite_link.enabled": _fixed("switched the invite link on again"),
     "invite_link.joined": _fixed("joined through the invite link"),
-    "scim_token.created": lambda event, details, names: [f"created the SCIM token “{details.get('name', '?')}”"],
-    "scim_token.revoked": lambda event, details, names: [f"revoked the SCIM token “{details.get('name', '?')}”"],
+    "scim_token.created": _token_named("created"),
+    "scim_token.revoked": _token_named("revoked"),
 }
 MAX_DETAILS_TEXT = 300
 

@@ -138,14 +138,9 @@ def on_group_members_added(group_id, user_ids, *, now, send_email=True) -> int:
                       send_email=send_email))
 
 
-def on_group_member_removed(group_id, user_id, *, now) -> int:
-    """R5: pending enrollments that only this group brought are cancelled."""
-    return on_group_members_removed(group_id, [user_id], now=now)
-
-
 def on_group_members_removed(group_id, user_ids, *, now) -> int:
     """R5, set-based: the group no longer keeps these people's enrollments in its ongoing and
-    future sessions; the pending ones nothing else keeps are cancelled."""
+    future sessions; the pending ones that nothing else keeps are cancelled."""
     affected = []
     for batch in chunked(sorted(set(user_ids))):
         affected += db.session.scalars(

@@ -49,8 +49,7 @@ from lms.enrollment.groups.services import (
     rename_group,
     sessions_using_group,
 )
-from lms.enrollment.invitations.models import Invitation, InvitationStatus
-from lms.enrollment.invitations.services import issue_invitations
+from lms.enrollment.invitations.services import issue_invitations, pending_invitation_user_ids
 from lms.errors import AlreadyTaken, DomainError
 from lms.extensions import db
 from lms.scim import resources
@@ -60,8 +59,10 @@ from lms.scim.filters import group_clause, user_clause
 MAX_NAME_LENGTH = 100  # users.first_name, users.last_name
 
 
-def _version(moment: datetime) -> str:
-    return f'W/"{int(moment.timestamp() * 1_000_000)}"'
+def _meta(resource_type, created: datetime, changed: datetime) -> Meta:
+    """meta.created, meta.lastModified, and a version that changes with it."""
+    return Meta(resource_type=resource_type, created=created, last_modified=changed,
+                version=f'W/"{int(changed.timestamp() * 1_000_000)}"')
 
 
 def _shown(model, resource_id, kind):
@@ -185,7 +186,7 @@ class PlatformStorage(ScimStorage):
         back with its members only when the response shows them (a PATCH answers 204 otherwise)."""
         group = self._group(resource_id)
         now = self.clock()
-        to_add = _member_ids([resources.GroupMember(value=value) for value, wanted in changes.items() if wanted])
+        to_add = _user_ids([value for value, wanted in changes.items() if wanted])
         to_remove = [number for value, wanted in changes.items() if not wanted and (number := as_id(value))]
         add_group_members(group, to_add, actor=None, now=now, send_email=self.send_email)  # R2
         remove_group_members(group, to_remove, actor=None, now=now)  # R5
@@ -208,8 +209,7 @@ class PlatformStorage(ScimStorage):
             name=resources.Name(given_name=user.first_name or None, family_name=user.last_name or None),
             active=user.status != UserStatus.deactivated,
             emails=[resources.Email(value=user.email)],
-            meta=Meta(resource_type="User", created=user.created_at, last_modified=user.updated_at,
-                      version=_version(user.updated_at)),
+            meta=_meta("User", user.created_at, user.updated_at),
         )
 
     def _create_user(self, resource) -> User:
@@ -258,7 +258,7 @@ class PlatformStorage(ScimStorage):
         if resource.active is False:
             deactivate_user(user, actor=None, now=now)
         elif resource.active is True and reactivate_user(user, actor=None, now=now) \
-                and user.status == UserStatus.invited and not _has_pending_invitation(user):
+                and user.status == UserStatus.invited and not pending_invitation_user_ids([user.id]):
             self._invite([user], now)  # their invitation was cancelled with the deactivation (R6)
         db.session.flush()
 
@@ -297,9 +297,7 @@ class PlatformStorage(ScimStorage):
             resources.Group(
                 id=str(group.id), external_id=group.external_id, display_name=group.name,
                 members=members[group.id] if with_members else None,
-                meta=Meta(resource_type="Group", created=group.created_at,
-                          last_modified=group.updated_at or group.created_at,
-                          version=_version(group.updated_at or group.created_at)),
+                meta=_meta("Group", group.created_at, group.updated_at or group.created_at),
             )
             for group in groups
         ]
@@ -392,8 +390,8 @@ def _employee_number(resource):
 
 
 def _external_id(resource, user):
-    """externalId, else the enterprise extension's employeeNumber; neither clears it (a PATCH
-    that removes externalId, a PUT without it)."""
+    """externalId, else the enterprise extension's employeeNumber; None (the account's is
+    cleared) when neither is given: a PATCH that removes externalId, a PUT without it."""
     raw = resource.external_id or _employee_number(resource)
     if not raw:
         return None
@@ -417,11 +415,16 @@ def _group_external_id(raw, group):
 
 def _member_ids(members) -> list[int]:
     """The user ids of `members`, each one a person SCIM shows; nested groups are refused."""
+    if any(member.type and str(member.type).lower() != "user" for member in members or []):
+        raise InvalidValueException(detail="Groups hold people only: nested groups are not supported.")
+    return _user_ids([member.value for member in members or []])
+
+
+def _user_ids(values) -> list[int]:
+    """The ids these SCIM ids name, each one a person SCIM shows; InvalidValue naming the others."""
     wanted = {}
-    for member in members or []:
-        if member.type and str(member.type).lower() != "user":
-            raise InvalidValueException(detail="Groups hold people only: nested groups are not supported.")
-        value = str(member.value or "")
+    for value in values:
+        value = str(value or "")
         number = as_id(value)
         if number is None:
             raise InvalidValueException(detail=f"No user has the id {value!r}.")
@@ -435,8 +438,3 @@ def _member_ids(members) -> list[int]:
         raise InvalidValueException(detail=f"No user has the id {shown}" + (" (and more)" if len(missing) > 5 else "")
                                     + ".")
     return sorted(wanted)
-
-
-def _has_pending_invitation(user) -> bool:
-    return db.session.scalar(select(Invitation.id).where(
-        Invitation.user_id == user.id, Invitation.status == InvitationStatus.pending).limit(1)) is not None

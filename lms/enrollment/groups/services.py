@@ -10,7 +10,7 @@ from lms.db_utils import as_ids, chunked, insert_ignoring_conflicts
 from lms.enrollment.groups.models import Group, GroupMembership
 from lms.errors import AlreadyTaken, DomainError, NotFound
 from lms.extensions import db
-from lms.programs.cascade import on_group_member_removed, on_group_members_added, on_group_members_removed
+from lms.programs.cascade import on_group_members_added, on_group_members_removed
 from lms.programs.models import SessionGroup
 
 # No 0/O, 1/I/L: public ids are read aloud and retyped.
@@ -149,14 +149,8 @@ def add_group_members(group: Group, user_ids, *, actor, now, send_email=True) ->
 
 
 def remove_group_member(group: Group, user: User, *, actor, now) -> bool:
-    removed = db.session.execute(
-        delete(GroupMembership).where(
-            GroupMembership.group_id == group.id, GroupMembership.user_id == user.id
-        )
-    ).rowcount
+    removed = _take_out(group, [user.id], now=now)
     if removed:
-        group.updated_at = now
-        on_group_member_removed(group.id, user.id, now=now)  # R5
         record_event(actor, "group.member_removed", "group", group.id, now=now, user_id=user.id)
     return bool(removed)
 
@@ -164,9 +158,17 @@ def remove_group_member(group: Group, user: User, *, actor, now) -> bool:
 def remove_group_members(group: Group, user_ids, *, actor, now) -> int:
     """Take many people out of a group (set-based, R5 for all of them at once); returns how
     many were members."""
-    user_ids = sorted(set(user_ids))
+    removed = _take_out(group, user_ids, now=now)
+    if removed:
+        record_event(actor, "group.members_removed", "group", group.id, now=now, count=len(removed))
+    return len(removed)
+
+
+def _take_out(group: Group, user_ids, *, now) -> list[int]:
+    """Delete these people's memberships of `group` and cancel what only it kept for them (R5);
+    returns the ids of those who were members."""
     removed = []
-    for batch in chunked(user_ids):
+    for batch in chunked(sorted(set(user_ids))):
         members = db.session.scalars(select(GroupMembership.user_id).where(
             GroupMembership.group_id == group.id, GroupMembership.user_id.in_(batch))).all()
         if members:
@@ -176,8 +178,7 @@ def remove_group_members(group: Group, user_ids, *, actor, now) -> int:
     if removed:
         group.updated_at = now
         on_group_members_removed(group.id, removed, now=now)  # R5
-        record_event(actor, "group.members_removed", "group", group.id, now=now, count=len(removed))
-    return len(removed)
+    return removed
 
 
 def set_user_groups(user: User, group_ids, *, actor, now) -> bool:

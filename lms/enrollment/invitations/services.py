@@ -146,7 +146,8 @@ def _users_by_email(emails):
     return users
 
 
-def _pending_invitation_user_ids(user_ids):
+def pending_invitation_user_ids(user_ids) -> set[int]:
+    """Those of these people who have a pending invitation."""
     pending = set()
     for batch in chunked(user_ids):
         pending.update(
@@ -182,7 +183,7 @@ def invite_people(
     message = (message or "").strip()
     outcome = InviteOutcome(group_names=[group.name for group in groups])
     existing = _users_by_email(emails)
-    pending_ids = _pending_invitation_user_ids([user.id for user in existing.values()])
+    pending_ids = pending_invitation_user_ids([user.id for user in existing.values()])
 
     new_emails = [email for email in emails if email not in existing]
     _insert_invited_users(new_emails, role=role, language=language, deactivate_on=deactivate_on, now=now)
@@ -449,7 +450,7 @@ RESENDABLE = (InvitationStatus.pending, InvitationStatus.expired, InvitationStat
 def resend_invitations(invitations, *, actor, now) -> tuple[list[Invitation], list[tuple[Invitation, str]]]:
     """R7: a new token (the old link dies), a new expiry, the email again. Returns (resent, refused)."""
     resent, refused = [], []
-    pending_elsewhere = _pending_invitation_user_ids([inv.user_id for inv in invitations])
+    pending_elsewhere = pending_invitation_user_ids([inv.user_id for inv in invitations])
     for invitation in invitations:
         if invitation.status not in RESENDABLE:
             refused.append((invitation, f"already {invitation.status.value}"))
